@@ -1,0 +1,164 @@
+/**
+ * Checkout and cancellation.
+ *
+ * One Idempotency-Key is one order: the order id is derived from the shopper and the key,
+ * so every attempt with that key, concurrent or later, works on the same order. Each step is
+ * idempotent (insert-if-absent, reserve per order id, conditional state transitions), so
+ * duplicates simply run the same steps and end with the same order, with stock taken once.
+ *
+ *   pending --reserve ok--> confirmed --cancel--> cancelling --release--> cancelled
+ *      \--out of stock / dependency down (after releasing)--> failed
+ *
+ * Prices and names come from the inventory's reservation, never from the caller or the cart.
+ */
+import { createHash } from 'node:crypto';
+import { changeCart } from './cart';
+import { conflict, notFound, shopError, toShopError, type ShopError } from './errors';
+import type { Call } from './fn';
+import type { InventoryClient } from './gateway';
+import type { Customer, Order, OrderStatus, Reservation } from './schemas';
+import type { ShopStore } from './store/store';
+
+export interface CheckoutDeps {
+  store: ShopStore;
+  inventory: InventoryClient;
+  now: () => string;
+  callId?: string;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+export async function checkoutDeps(call: Call): Promise<CheckoutDeps> {
+  return { store: await call.store(), inventory: call.inventory(), now: call.now, callId: call.callId, log: call.log };
+}
+
+export function orderIdFor(shopperId: string, idempotencyKey: string): string {
+  return `ord_${createHash('sha256').update(`${shopperId}\n${idempotencyKey}`).digest('base64url').slice(0, 22)}`;
+}
+
+export function orderTotal(items: Order['items']): number {
+  return items.reduce((sum, i) => sum + i.priceCents * i.quantity, 0);
+}
+
+const sameCustomer = (a: Customer, b: Customer) => a.name === b.name && a.email === b.email && a.address === b.address;
+
+/** The answer a failed order gives, on the first attempt and on every replay. */
+export function failureError(order: Order): ShopError {
+  const f = order.failure ?? { code: 'ORDER_FAILED', message: 'The order failed' };
+  const status = f.code === 'DEPENDENCY_UNAVAILABLE' || f.code === 'NOT_CONFIGURED' ? 503 : 409;
+  return shopError(status, f.code as ShopError['code'], f.message, { orderId: order.id, ...(f.details === undefined ? {} : { reasons: f.details }) });
+}
+
+export async function placeOrder(
+  deps: CheckoutDeps,
+  request: { shopperId: string; customer: Customer; idempotencyKey: string },
+): Promise<{ order: Order; replayed: boolean }> {
+  const { store, now } = deps;
+  const id = orderIdFor(request.shopperId, request.idempotencyKey);
+  let order = await store.getOrder(id);
+  let replayed = order !== null;
+  if (!order) {
+    const cart = await store.getCart(request.shopperId);
+    if (cart.lines.length === 0) throw conflict('CART_EMPTY', 'The cart is empty');
+    const at = now();
+    const inserted = await store.insertOrder({
+      id,
+      shopperId: request.shopperId,
+      status: 'pending',
+      customer: request.customer,
+      requested: cart.lines,
+      items: [],
+      totalCents: 0,
+      createdAt: at,
+      updatedAt: at,
+    });
+    order = inserted.order;
+    replayed = !inserted.inserted;
+  }
+  if (!sameCustomer(order.customer, request.customer)) {
+    throw conflict('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used for a different order', { orderId: id });
+  }
+  if (order.status === 'pending') order = await completeCheckout(deps, order);
+  if (order.status === 'failed') throw failureError(order);
+  return { order, replayed };
+}
+
+async function completeCheckout(deps: CheckoutDeps, order: Order): Promise<Order> {
+  const { store, inventory, now, callId } = deps;
+  let reservation: Reservation;
+  try {
+    reservation = await inventory.reserve(order.id, order.requested, callId);
+  } catch (error) {
+    const failure = toShopError(error);
+    // A 409 (out of stock) leaves nothing held. Anything else may have held some units: give them back.
+    if (failure.status !== 409) await releaseOrLeavePending(deps, order, failure);
+    return markFailed(deps, order, failure);
+  }
+
+  const changes = { status: 'confirmed' as const, items: reservation.items, totalCents: orderTotal(reservation.items), updatedAt: now() };
+  let confirmed: Order | null;
+  try {
+    confirmed = (await store.transitionOrder(order.id, ['pending'], changes)) ?? (await store.getOrder(order.id));
+  } catch (error) {
+    // The write may have landed even though we saw an error: look before giving stock back.
+    const current = await store.getOrder(order.id).catch(() => null);
+    if (!current) throw toShopError(error);
+    if (current.status !== 'pending') return current;
+    await releaseOrLeavePending(deps, order, toShopError(error));
+    return markFailed(deps, order, toShopError(error));
+  }
+  if (!confirmed) throw shopError(500, 'INTERNAL', `Order ${order.id} vanished during checkout`);
+  if (confirmed.status === 'confirmed') await clearCartAfterOrder(deps, confirmed);
+  return confirmed;
+}
+
+/** Compensation. If even the release cannot be done, the order stays pending: a replay with the same key resumes it. */
+async function releaseOrLeavePending(deps: CheckoutDeps, order: Order, cause: ShopError): Promise<void> {
+  try {
+    await deps.inventory.release(order.id, deps.callId);
+  } catch (error) {
+    deps.log?.('release-failed', { orderId: order.id, cause: cause.code, error: toShopError(error).code });
+    throw cause;
+  }
+}
+
+async function markFailed(deps: CheckoutDeps, order: Order, failure: ShopError): Promise<Order> {
+  const changes = {
+    status: 'failed' as const,
+    updatedAt: deps.now(),
+    failure: failure.details === undefined ? { code: failure.code, message: failure.message } : { code: failure.code, message: failure.message, details: failure.details },
+  };
+  const failed = (await deps.store.transitionOrder(order.id, ['pending'], changes)) ?? (await deps.store.getOrder(order.id));
+  if (!failed) throw failure;
+  return failed;
+}
+
+/** The order stands whether or not this works; a failure is logged and the shopper can empty the cart by hand. */
+async function clearCartAfterOrder(deps: CheckoutDeps, order: Order): Promise<void> {
+  try {
+    await changeCart(deps.store, order.shopperId, { kind: 'clear' });
+  } catch (error) {
+    deps.log?.('cart-clear-failed', { orderId: order.id, error: toShopError(error).code });
+  }
+}
+
+export async function findOrder(store: ShopStore, orderId: string, shopperId: string): Promise<Order> {
+  const order = await store.getOrder(orderId);
+  // Another shopper's order is indistinguishable from no order.
+  if (!order || order.shopperId !== shopperId) throw notFound('ORDER_NOT_FOUND', `There is no order ${orderId}`);
+  return order;
+}
+
+const CANCELLABLE: readonly OrderStatus[] = ['confirmed', 'cancelling'];
+
+export async function cancelOrder(deps: CheckoutDeps, request: { orderId: string; shopperId: string }): Promise<Order> {
+  const { store, inventory, now, callId } = deps;
+  let order = await findOrder(store, request.orderId, request.shopperId);
+  if (order.status === 'cancelled') return order;
+  if (!CANCELLABLE.includes(order.status)) {
+    throw conflict('ORDER_NOT_CANCELLABLE', `A ${order.status} order cannot be cancelled`, { orderId: order.id, status: order.status });
+  }
+  // cancelling first: if the release below fails, a retry finds the order half-way and finishes it.
+  order = (await store.transitionOrder(order.id, ['confirmed'], { status: 'cancelling', updatedAt: now() })) ?? order;
+  await inventory.release(order.id, callId);
+  return (await store.transitionOrder(order.id, ['cancelling'], { status: 'cancelled', updatedAt: now() })) ?? findOrder(store, order.id, order.shopperId);
+}

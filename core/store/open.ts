@@ -1,0 +1,56 @@
+/**
+ * Picks and opens the store: MongoDB when the `mongo-url` secret (or MONGO_URL) is set,
+ * else the embedded store in DATA_DIR (default ./data).
+ *
+ * One store per process and target. The registry lives on globalThis because every function
+ * bundle carries its own copy of this module, and the local runtime loads all of them into
+ * one process: they must still share one embedded store (two on one file corrupt it) and
+ * one MongoClient.
+ */
+import { resolve } from 'node:path';
+import { SECRET_NAMES, readSecret } from '../secrets';
+import type { ShopStore } from './store';
+
+const REGISTRY = Symbol.for('openfaas-shop.stores');
+type Registry = Map<string, Promise<ShopStore>>;
+const registry = ((globalThis as Record<symbol, unknown>)[REGISTRY] ??= new Map()) as Registry;
+
+export interface StoreTarget {
+  kind: 'mongo' | 'embedded';
+  /** The connection string or the absolute data directory. */
+  location: string;
+}
+
+export function storeTarget(): StoreTarget {
+  const url = readSecret(SECRET_NAMES.mongoUrl) ?? process.env.MONGO_URL;
+  if (url) return { kind: 'mongo', location: url };
+  return { kind: 'embedded', location: resolve(process.env.DATA_DIR || './data') };
+}
+
+export function openStore(target: StoreTarget = storeTarget()): Promise<ShopStore> {
+  const key = `${target.kind}:${target.location}`;
+  let store = registry.get(key);
+  if (!store) {
+    store = connect(target);
+    registry.set(key, store);
+    // A failed open is not cached: the next call tries again (the database may be back).
+    store.catch(() => registry.delete(key));
+  }
+  return store;
+}
+
+async function connect(target: StoreTarget): Promise<ShopStore> {
+  if (target.kind === 'mongo') {
+    const { openMongoStore } = await import('./mongo');
+    return openMongoStore(target.location, process.env.MONGO_DB || undefined);
+  }
+  const { openEmbeddedStore } = await import('./embedded');
+  return openEmbeddedStore(target.location);
+}
+
+/** Closes every store this process opened (clean shutdown, tests). */
+export async function closeStores(): Promise<void> {
+  const open = [...registry.values()];
+  registry.clear();
+  await Promise.all(open.map(async (s) => (await s.catch(() => undefined))?.close()));
+}

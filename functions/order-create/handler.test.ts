@@ -1,0 +1,165 @@
+/**
+ * order-create with nock standing in for the gateway: the inventory functions are another
+ * function's business, reached over HTTP, so their answers (good, bad, slow, malformed) are
+ * scripted here. The store is the real embedded one.
+ */
+import nock from 'nock';
+import handler = require('./handler');
+import { orderIdFor } from '../../core/checkout';
+import { TOKENS, newIdempotencyKey, newShopperId, product, serveHandler, testStore, useFreshShopEnvironment } from '../../test/support/fixtures';
+
+const GATEWAY = 'http://gateway.test:8080';
+const env = useFreshShopEnvironment();
+let fn: Awaited<ReturnType<typeof serveHandler>>;
+const customer = { name: 'Ada Lovelace', email: 'ada@example.com', address: '12 Analytical Row, London' };
+
+beforeAll(async () => {
+  process.env.GATEWAY_URL = GATEWAY;
+  process.env.GATEWAY_TIMEOUT_MS = '300';
+  nock.disableNetConnect();
+  nock.enableNetConnect(/(localhost|127\.0\.0\.1)/);
+  fn = await serveHandler(handler);
+  await (await testStore()).putProduct(product({ priceCents: 1250 }));
+});
+afterEach(() => nock.cleanAll());
+afterAll(async () => {
+  nock.enableNetConnect();
+  await fn.close();
+  await env.cleanup();
+});
+
+async function shopperWithCart(quantity = 2) {
+  const shopperId = newShopperId();
+  await (await testStore()).replaceCart(shopperId, [{ productId: 'test-mug', quantity }], 0);
+  return shopperId;
+}
+
+const checkout = (shopperId: string, key: string | null = newIdempotencyKey(), body: object = { shopperId, customer }) =>
+  fn.call({ body, headers: key ? { 'idempotency-key': key, 'x-call-id': 'call-123' } : {} });
+
+const reservedAt = (orderId: string, priceCents: number, quantity = 2) => ({
+  orderId,
+  items: [{ productId: 'test-mug', name: 'Test Mug', priceCents, quantity }],
+});
+
+describe('order-create', () => {
+  it('confirms an order at the prices the inventory reserved, then empties the cart', async () => {
+    const shopperId = await shopperWithCart();
+    const key = newIdempotencyKey();
+    const orderId = orderIdFor(shopperId, key);
+    const scope = nock(GATEWAY, { reqheaders: { authorization: `Bearer ${TOKENS.internal}`, 'x-call-id': 'call-123' } })
+      .post('/function/inventory-reserve', { orderId, items: [{ productId: 'test-mug', quantity: 2 }] })
+      .reply(200, reservedAt(orderId, 999));
+    const res = await checkout(shopperId, key);
+    expect(res.status).toBe(201);
+    expect(res.json).toMatchObject({ id: orderId, status: 'confirmed', shopperId, customer, totalCents: 1998, items: reservedAt(orderId, 999).items });
+    scope.done();
+    expect((await (await testStore()).getCart(shopperId)).lines).toEqual([]);
+  });
+
+  it('replays the same order for the same key without reserving again', async () => {
+    const shopperId = await shopperWithCart();
+    const key = newIdempotencyKey();
+    nock(GATEWAY).post('/function/inventory-reserve').once().reply(200, reservedAt(orderIdFor(shopperId, key), 1250));
+    const first = await checkout(shopperId, key);
+    const replay = await checkout(shopperId, key);
+    expect(replay.status).toBe(201);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect(replay.json).toEqual(first.json);
+  });
+
+  it('refuses a key reused for a different customer', async () => {
+    const shopperId = await shopperWithCart();
+    const key = newIdempotencyKey();
+    nock(GATEWAY).post('/function/inventory-reserve').reply(200, reservedAt(orderIdFor(shopperId, key), 1250));
+    await checkout(shopperId, key);
+    const res = await checkout(shopperId, key, { shopperId, customer: { ...customer, name: 'Someone Else' } });
+    expect(res.status).toBe(409);
+    expect(res.json.error.code).toBe('IDEMPOTENCY_KEY_REUSED');
+  });
+
+  it('answers 409 OUT_OF_STOCK, fails the order and keeps the cart', async () => {
+    const shopperId = await shopperWithCart();
+    const key = newIdempotencyKey();
+    const details = [{ productId: 'test-mug', requested: 2, available: 1 }];
+    nock(GATEWAY).post('/function/inventory-reserve').reply(409, { error: { code: 'OUT_OF_STOCK', message: 'only 1 of test-mug left', details } });
+    const res = await checkout(shopperId, key);
+    expect(res.status).toBe(409);
+    expect(res.json.error).toMatchObject({ code: 'OUT_OF_STOCK', details: { orderId: orderIdFor(shopperId, key), reasons: details } });
+    expect((await (await testStore()).getOrder(orderIdFor(shopperId, key)))?.status).toBe('failed');
+    expect((await (await testStore()).getCart(shopperId)).lines).toHaveLength(1);
+    // A replay gives the same answer.
+    expect((await checkout(shopperId, key)).json).toEqual(res.json);
+  });
+
+  it.each([
+    ['keeps answering 503', (s: nock.Interceptor) => s.times(3).reply(503, 'busy')],
+    ['times out', (s: nock.Interceptor) => s.times(3).delay(1_000).reply(200, {})],
+    ['sends a malformed answer', (s: nock.Interceptor) => s.reply(200, '{"orderId": 12')],
+    ['answers 401 (misconfigured token)', (s: nock.Interceptor) => s.reply(401, { error: { code: 'UNAUTHENTICATED', message: 'no' } })],
+  ])('releases the reservation and answers 503 when the inventory %s', async (_name, reply) => {
+    const shopperId = await shopperWithCart();
+    const key = newIdempotencyKey();
+    const orderId = orderIdFor(shopperId, key);
+    const reserve = reply(nock(GATEWAY).post('/function/inventory-reserve'));
+    const release = nock(GATEWAY).post('/function/inventory-release', { orderId }).reply(200, { orderId, released: [] });
+    const res = await checkout(shopperId, key);
+    expect(res.status).toBe(503);
+    expect(res.json.error.code).toBe('DEPENDENCY_UNAVAILABLE');
+    reserve.done();
+    release.done();
+    expect((await (await testStore()).getOrder(orderId))?.status).toBe('failed');
+    expect((await (await testStore()).getCart(shopperId)).lines).toHaveLength(1);
+  });
+
+  it('retries a reservation that failed once, since it is idempotent', async () => {
+    const shopperId = await shopperWithCart();
+    const key = newIdempotencyKey();
+    const scope = nock(GATEWAY)
+      .post('/function/inventory-reserve').reply(502, 'bad gateway')
+      .post('/function/inventory-reserve').reply(200, reservedAt(orderIdFor(shopperId, key), 1250));
+    const res = await checkout(shopperId, key);
+    expect(res.status).toBe(201);
+    scope.done();
+  });
+
+  it('leaves the order pending when not even the release gets through, and a replay completes it', async () => {
+    const shopperId = await shopperWithCart();
+    const key = newIdempotencyKey();
+    const orderId = orderIdFor(shopperId, key);
+    nock(GATEWAY).post('/function/inventory-reserve').times(3).reply(503, 'down');
+    nock(GATEWAY).post('/function/inventory-release').times(3).reply(503, 'down');
+    expect((await checkout(shopperId, key)).status).toBe(503);
+    expect((await (await testStore()).getOrder(orderId))?.status).toBe('pending');
+
+    nock(GATEWAY).post('/function/inventory-reserve').reply(200, reservedAt(orderId, 1250));
+    const replay = await checkout(shopperId, key);
+    expect(replay.status).toBe(201);
+    expect(replay.json.status).toBe('confirmed');
+  });
+
+  it('answers 409 CART_EMPTY for an empty cart and creates no order', async () => {
+    const shopperId = newShopperId();
+    const key = newIdempotencyKey();
+    const res = await checkout(shopperId, key);
+    expect(res.status).toBe(409);
+    expect(res.json.error.code).toBe('CART_EMPTY');
+    expect(await (await testStore()).getOrder(orderIdFor(shopperId, key))).toBeNull();
+  });
+
+  it.each([
+    ['no Idempotency-Key', null, {}],
+    ['a short Idempotency-Key', 'abc', {}],
+    ['a bad email', newIdempotencyKey(), { customer: { ...customer, email: 'not-an-email' } }],
+    ['an empty name', newIdempotencyKey(), { customer: { ...customer, name: '   ' } }],
+    ['a control character in the address', newIdempotencyKey(), { customer: { ...customer, address: 'a\u0000b' } }],
+    ['a price from the caller', newIdempotencyKey(), { totalCents: 1 }],
+    ['an operator in the email', newIdempotencyKey(), { customer: { ...customer, email: { $ne: '' } } }],
+  ])('answers 400 to %s and creates nothing', async (_name, key, override) => {
+    const shopperId = await shopperWithCart();
+    const res = await checkout(shopperId, key, { shopperId, customer, ...override });
+    expect(res.status).toBe(400);
+    expect(res.json.error.code).toBe('INVALID_INPUT');
+    expect(await (await testStore()).listOrders(shopperId, 10)).toEqual([]);
+  });
+});

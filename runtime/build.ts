@@ -1,0 +1,109 @@
+/**
+ * `npm run build`: bundles every functions/NAME/handler.ts with esbuild into
+ * dist/functions/NAME/, the folder stack.yml's `handler:` names and faas-cli copies into the
+ * node20 template as `function/`:
+ *   handler.js    CommonJS, `module.exports = handler`, no node_modules needed
+ *   package.json  no dependencies; `npm test` (run by the template's Dockerfile) loads the bundle
+ * A hash of the sources in dist/.build-hash lets `npm start` rebuild only when they changed.
+ */
+import { build } from 'esbuild';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+export const ROOT = join(__dirname, '..');
+export const FUNCTIONS_DIR = join(ROOT, 'functions');
+export const DIST_DIR = join(ROOT, 'dist', 'functions');
+const HASH_FILE = join(ROOT, 'dist', '.build-hash');
+const SOURCES = ['core', 'functions', 'package-lock.json', 'runtime/build.ts'];
+
+/** Optional drivers the mongodb package may require; they must never be pulled in. */
+const EXTERNAL = ['kerberos', '@mongodb-js/zstd', 'snappy', 'socks', 'gcp-metadata', '@aws-sdk/credential-providers', 'mongodb-client-encryption'];
+
+export function functionNames(): string[] {
+  return readdirSync(FUNCTIONS_DIR)
+    .filter((name) => existsSync(join(FUNCTIONS_DIR, name, 'handler.ts')))
+    .sort();
+}
+
+function sourceFiles(path: string): string[] {
+  const full = join(ROOT, path);
+  if (!existsSync(full)) return [];
+  if (!statSync(full).isDirectory()) return [path];
+  return readdirSync(full)
+    .flatMap((entry) => sourceFiles(join(path, entry)))
+    .filter((file) => !/\.test\.ts$/.test(file));
+}
+
+export function sourceHash(): string {
+  const hash = createHash('sha256');
+  for (const file of SOURCES.flatMap(sourceFiles).sort()) hash.update(file).update('\0').update(readFileSync(join(ROOT, file))).update('\0');
+  return hash.digest('hex');
+}
+
+export function isBuildCurrent(): boolean {
+  return existsSync(HASH_FILE) && readFileSync(HASH_FILE, 'utf8') === sourceHash() && functionNames().every((n) => existsSync(join(DIST_DIR, n, 'handler.js')));
+}
+
+export interface BuiltFunction {
+  name: string;
+  dir: string;
+  bytes: number;
+}
+
+export async function buildFunctions(): Promise<BuiltFunction[]> {
+  const hash = sourceHash();
+  rmSync(DIST_DIR, { recursive: true, force: true });
+  const names = functionNames();
+  const built = await Promise.all(
+    names.map(async (name) => {
+      const dir = join(DIST_DIR, name);
+      mkdirSync(dir, { recursive: true });
+      await build({
+        entryPoints: [join(FUNCTIONS_DIR, name, 'handler.ts')],
+        outfile: join(dir, 'handler.js'),
+        bundle: true,
+        platform: 'node',
+        target: 'node20',
+        format: 'cjs',
+        minify: true,
+        keepNames: true,
+        legalComments: 'none',
+        external: EXTERNAL,
+        logLevel: 'warning',
+      });
+      writeFileSync(join(dir, 'package.json'), `${JSON.stringify(bundlePackage(name), null, 2)}\n`);
+      return { name, dir, bytes: statSync(join(dir, 'handler.js')).size };
+    }),
+  );
+  writeFileSync(HASH_FILE, hash);
+  return built;
+}
+
+function bundlePackage(name: string) {
+  return {
+    name: `shop-${name}`,
+    version: JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version as string,
+    private: true,
+    description: `Bundled from functions/${name}/handler.ts by npm run build`,
+    main: 'handler.js',
+    scripts: { test: `node -e "if (typeof require('./handler.js') !== 'function') process.exit(1)"` },
+  };
+}
+
+export async function buildIfStale(log: (line: string) => void = () => {}): Promise<void> {
+  if (isBuildCurrent()) return;
+  log('sources changed: building the function bundles');
+  await buildFunctions();
+}
+
+if (require.main === module) {
+  buildFunctions()
+    .then((built) => {
+      for (const fn of built) console.log(`${relative(ROOT, fn.dir)}/handler.js  ${(fn.bytes / 1024).toFixed(0)} KiB`);
+    })
+    .catch((error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    });
+}

@@ -1,0 +1,22 @@
+/** Orders written straight to the store, for the functions that read or cancel them. */
+import { orderIdFor } from '../../core/checkout';
+import type { Order } from '../../core/schemas';
+import { newIdempotencyKey, testStore } from './fixtures';
+
+export async function storedOrder(shopperId: string, overrides: Partial<Order> = {}): Promise<Order> {
+  const at = new Date().toISOString();
+  const order: Order = {
+    id: orderIdFor(shopperId, newIdempotencyKey()),
+    shopperId,
+    status: 'confirmed',
+    customer: { name: 'Ada', email: 'ada@example.com', address: '1 Loop Road' },
+    requested: [{ productId: 'test-mug', quantity: 1 }],
+    items: [{ productId: 'test-mug', name: 'Test Mug', priceCents: 1250, quantity: 1 }],
+    totalCents: 1250,
+    createdAt: at,
+    updatedAt: at,
+    ...overrides,
+  };
+  await (await testStore()).insertOrder(order);
+  return order;
+}
