@@ -30,7 +30,7 @@ const Text = (max: number) =>
 export const ImageUrl = z
   .string()
   .max(2048)
-  .regex(/^(\/[A-Za-z0-9._~\/-]+|https?:\/\/[^\s"'<>]+)$/, 'an image is a site path or an http(s) URL');
+  .regex(/^(\/[A-Za-z0-9._~/-]+|https?:\/\/[^\s"'<>]+)$/, 'an image is a site path or an http(s) URL');
 
 export const Product = z.strictObject({
   id: ProductId,

@@ -1,18 +1,12 @@
 import handler = require('./handler');
-import { newShopperId, product, serveHandler, testStore, useFreshShopEnvironment } from '../../test/support/fixtures';
+import { newShopperId, product, testStore, useFunction } from '../../test/support/fixtures';
 
-const env = useFreshShopEnvironment();
-let fn: Awaited<ReturnType<typeof serveHandler>>;
+const fn = useFunction(handler);
 
 beforeAll(async () => {
-  fn = await serveHandler(handler);
   const store = await testStore();
   await store.putProduct(product({ stock: 5 }));
   await store.putProduct(product({ id: 'sold-out', name: 'Sold Out', stock: 0 }));
-});
-afterAll(async () => {
-  await fn.close();
-  await env.cleanup();
 });
 
 describe('cart-add', () => {

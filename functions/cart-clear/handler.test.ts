@@ -1,16 +1,7 @@
 import handler = require('./handler');
-import { newShopperId, serveHandler, testStore, useFreshShopEnvironment } from '../../test/support/fixtures';
+import { newShopperId, testStore, useFunction } from '../../test/support/fixtures';
 
-const env = useFreshShopEnvironment();
-let fn: Awaited<ReturnType<typeof serveHandler>>;
-
-beforeAll(async () => {
-  fn = await serveHandler(handler);
-});
-afterAll(async () => {
-  await fn.close();
-  await env.cleanup();
-});
+const fn = useFunction(handler);
 
 describe('cart-clear', () => {
   it('empties only the given shopper’s cart', async () => {

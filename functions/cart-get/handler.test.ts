@@ -1,16 +1,7 @@
 import handler = require('./handler');
-import { newShopperId, product, serveHandler, testStore, useFreshShopEnvironment } from '../../test/support/fixtures';
+import { newShopperId, product, testStore, useFunction } from '../../test/support/fixtures';
 
-const env = useFreshShopEnvironment();
-let fn: Awaited<ReturnType<typeof serveHandler>>;
-
-beforeAll(async () => {
-  fn = await serveHandler(handler);
-});
-afterAll(async () => {
-  await fn.close();
-  await env.cleanup();
-});
+const fn = useFunction(handler);
 
 describe('cart-get', () => {
   it('shows an empty cart to a new shopper', async () => {

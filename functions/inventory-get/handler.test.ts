@@ -1,16 +1,10 @@
 import handler = require('./handler');
-import { product, serveHandler, testStore, useFreshShopEnvironment } from '../../test/support/fixtures';
+import { product, testStore, useFunction } from '../../test/support/fixtures';
 
-const env = useFreshShopEnvironment();
-let fn: Awaited<ReturnType<typeof serveHandler>>;
+const fn = useFunction(handler);
 
 beforeAll(async () => {
-  fn = await serveHandler(handler);
   await (await testStore()).putProduct(product());
-});
-afterAll(async () => {
-  await fn.close();
-  await env.cleanup();
 });
 
 describe('inventory-get', () => {

@@ -1,19 +1,13 @@
 import handler = require('./handler');
-import { product, serveHandler, testStore, useFreshShopEnvironment } from '../../test/support/fixtures';
+import { product, testStore, useFunction } from '../../test/support/fixtures';
 
-const env = useFreshShopEnvironment();
-let fn: Awaited<ReturnType<typeof serveHandler>>;
+const fn = useFunction(handler);
 
 beforeAll(async () => {
-  fn = await serveHandler(handler);
   const store = await testStore();
   for (const [id, name] of [['kettle', 'Gooseneck Kettle'], ['mug', 'Glass Mug'], ['grinder', 'Burr Grinder'], ['mug-2', 'Travel Mug']]) {
     await store.putProduct(product({ id: id as string, name: name as string }));
   }
-});
-afterAll(async () => {
-  await fn.close();
-  await env.cleanup();
 });
 
 describe('inventory-list', () => {

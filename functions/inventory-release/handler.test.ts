@@ -1,22 +1,14 @@
 import handler = require('./handler');
 import reserve = require('../inventory-reserve/handler');
-import { TOKENS, product, serveHandler, testStore, useFreshShopEnvironment } from '../../test/support/fixtures';
+import { TOKENS, product, testStore, useFunction } from '../../test/support/fixtures';
 
-const env = useFreshShopEnvironment();
-let fn: Awaited<ReturnType<typeof serveHandler>>;
-let reserveFn: Awaited<ReturnType<typeof serveHandler>>;
+const fn = useFunction(handler);
+const reserveFn = useFunction(reserve);
 const auth = { authorization: `Bearer ${TOKENS.internal}` };
 const stock = async () => (await (await testStore()).getProducts(['test-mug']))[0]?.stock;
 
 beforeAll(async () => {
-  fn = await serveHandler(handler);
-  reserveFn = await serveHandler(reserve);
   await (await testStore()).putProduct(product({ stock: 3 }));
-});
-afterAll(async () => {
-  await fn.close();
-  await reserveFn.close();
-  await env.cleanup();
 });
 
 describe('inventory-release', () => {

@@ -1,20 +1,12 @@
 import handler = require('./handler');
-import { TOKENS, product, serveHandler, testStore, useFreshShopEnvironment } from '../../test/support/fixtures';
+import { TOKENS, product, testStore, useFunction } from '../../test/support/fixtures';
 
-const env = useFreshShopEnvironment();
-let fn: Awaited<ReturnType<typeof serveHandler>>;
+const fn = useFunction(handler);
 const auth = { authorization: `Bearer ${TOKENS.internal}` };
 const stock = async () => (await (await testStore()).getProducts(['test-mug']))[0]?.stock;
 
-beforeAll(async () => {
-  fn = await serveHandler(handler);
-});
 beforeEach(async () => {
   await (await testStore()).putProduct(product({ stock: 3 }));
-});
-afterAll(async () => {
-  await fn.close();
-  await env.cleanup();
 });
 
 describe('inventory-reserve', () => {

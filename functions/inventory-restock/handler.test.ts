@@ -1,17 +1,11 @@
 import handler = require('./handler');
-import { TOKENS, product, serveHandler, testStore, useFreshShopEnvironment } from '../../test/support/fixtures';
+import { TOKENS, product, testStore, useFunction } from '../../test/support/fixtures';
 
-const env = useFreshShopEnvironment();
-let fn: Awaited<ReturnType<typeof serveHandler>>;
+const fn = useFunction(handler);
 const admin = { authorization: `Bearer ${TOKENS.admin}` };
 
 beforeAll(async () => {
-  fn = await serveHandler(handler);
   await (await testStore()).putProduct(product({ stock: 3 }));
-});
-afterAll(async () => {
-  await fn.close();
-  await env.cleanup();
 });
 
 describe('inventory-restock', () => {

@@ -1,25 +1,10 @@
 import nock from 'nock';
 import handler = require('./handler');
-import { TOKENS, newShopperId, serveHandler, testStore, useFreshShopEnvironment } from '../../test/support/fixtures';
+import { TOKENS, newShopperId, testStore, useFunction } from '../../test/support/fixtures';
 import { storedOrder } from '../../test/support/orders';
 
 const GATEWAY = 'http://gateway.test:8080';
-const env = useFreshShopEnvironment();
-let fn: Awaited<ReturnType<typeof serveHandler>>;
-
-beforeAll(async () => {
-  process.env.GATEWAY_URL = GATEWAY;
-  process.env.GATEWAY_TIMEOUT_MS = '300';
-  nock.disableNetConnect();
-  nock.enableNetConnect(/(localhost|127\.0\.0\.1)/);
-  fn = await serveHandler(handler);
-});
-afterEach(() => nock.cleanAll());
-afterAll(async () => {
-  nock.enableNetConnect();
-  await fn.close();
-  await env.cleanup();
-});
+const fn = useFunction(handler, { gateway: GATEWAY });
 
 describe('order-cancel', () => {
   it('returns the stock through inventory-release and cancels; a repeat changes nothing', async () => {

@@ -6,26 +6,14 @@
 import nock from 'nock';
 import handler = require('./handler');
 import { orderIdFor } from '../../core/checkout';
-import { TOKENS, newIdempotencyKey, newShopperId, product, serveHandler, testStore, useFreshShopEnvironment } from '../../test/support/fixtures';
+import { TOKENS, newIdempotencyKey, newShopperId, product, testStore, useFunction } from '../../test/support/fixtures';
 
 const GATEWAY = 'http://gateway.test:8080';
-const env = useFreshShopEnvironment();
-let fn: Awaited<ReturnType<typeof serveHandler>>;
+const fn = useFunction(handler, { gateway: GATEWAY });
 const customer = { name: 'Ada Lovelace', email: 'ada@example.com', address: '12 Analytical Row, London' };
 
 beforeAll(async () => {
-  process.env.GATEWAY_URL = GATEWAY;
-  process.env.GATEWAY_TIMEOUT_MS = '300';
-  nock.disableNetConnect();
-  nock.enableNetConnect(/(localhost|127\.0\.0\.1)/);
-  fn = await serveHandler(handler);
   await (await testStore()).putProduct(product({ priceCents: 1250 }));
-});
-afterEach(() => nock.cleanAll());
-afterAll(async () => {
-  nock.enableNetConnect();
-  await fn.close();
-  await env.cleanup();
 });
 
 async function shopperWithCart(quantity = 2) {

@@ -1,17 +1,8 @@
 import handler = require('./handler');
-import { newShopperId, serveHandler, useFreshShopEnvironment } from '../../test/support/fixtures';
+import { newShopperId, useFunction } from '../../test/support/fixtures';
 import { storedOrder } from '../../test/support/orders';
 
-const env = useFreshShopEnvironment();
-let fn: Awaited<ReturnType<typeof serveHandler>>;
-
-beforeAll(async () => {
-  fn = await serveHandler(handler);
-});
-afterAll(async () => {
-  await fn.close();
-  await env.cleanup();
-});
+const fn = useFunction(handler);
 
 describe('order-get', () => {
   it('shows an order to its shopper', async () => {

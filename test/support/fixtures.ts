@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import nock from 'nock';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,5 +99,36 @@ export async function serveHandler(handler: Node20Handler, env: Record<string, s
     url,
     call: (options?: CallOptions) => request(url, options),
     close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
+  };
+}
+
+/**
+ * The usual setup of a function's test file: a fresh environment, the handler served for
+ * the whole file, and cleanup. `gateway` puts nock in front of GATEWAY_URL for functions
+ * that call other functions.
+ */
+export function useFunction(handler: Node20Handler, options: { gateway?: string } = {}) {
+  const env = useFreshShopEnvironment();
+  let served: Awaited<ReturnType<typeof serveHandler>>;
+  beforeAll(async () => {
+    if (options.gateway) {
+      process.env.GATEWAY_URL = options.gateway;
+      process.env.GATEWAY_TIMEOUT_MS = '300';
+      nock.disableNetConnect();
+      nock.enableNetConnect(/(localhost|127\.0\.0\.1)/);
+    }
+    served = await serveHandler(handler);
+  });
+  if (options.gateway) afterEach(() => nock.cleanAll());
+  afterAll(async () => {
+    if (options.gateway) nock.enableNetConnect();
+    await served.close();
+    await env.cleanup();
+  });
+  return {
+    call: (callOptions?: CallOptions) => served.call(callOptions),
+    get url() {
+      return served.url;
+    },
   };
 }

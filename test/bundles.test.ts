@@ -1,0 +1,40 @@
+/**
+ * What faas-cli ships: each dist/functions/NAME folder must work inside the node20 template's
+ * image, where it becomes /home/app/function with no node_modules of ours. So each bundle is
+ * copied into an empty folder and loaded there from a plain CommonJS file, as the template's
+ * index.js does, and the folder's own `npm test` (run by the template's Dockerfile) passes.
+ */
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DIST_DIR, functionNames } from '../runtime/build';
+
+const names = functionNames();
+let home: string;
+
+beforeAll(() => {
+  home = mkdtempSync(join(tmpdir(), 'shop-template-'));
+});
+afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+describe('function bundles', () => {
+  it('exist for all 13 functions', () => {
+    expect(names).toHaveLength(13);
+  });
+
+  it.each(names)('%s loads with no node_modules and exports the handler with module.exports', (name) => {
+    const app = join(home, name);
+    cpSync(join(DIST_DIR, name), join(app, 'function'), { recursive: true });
+    writeFileSync(
+      join(app, 'index.js'),
+      `"use strict";\nconst handler = require('./function/handler');\nprocess.stdout.write(typeof handler);\n`,
+    );
+    const out = execFileSync(process.execPath, ['index.js'], { cwd: app, env: { PATH: process.env.PATH }, encoding: 'utf8' });
+    expect(out).toBe('function');
+    const pkg = JSON.parse(readFileSync(join(app, 'function', 'package.json'), 'utf8'));
+    expect(pkg.dependencies ?? {}).toEqual({});
+    expect(pkg.main).toBe('handler.js');
+    execFileSync('npm', ['test', '--silent'], { cwd: join(app, 'function'), env: { PATH: process.env.PATH, HOME: home }, stdio: 'pipe' });
+  });
+});
