@@ -8,7 +8,9 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Node20Handler } from '../core/node20';
 import { DIST_DIR, functionNames } from '../runtime/build';
+import { product, serveHandler, testStore, useFreshShopEnvironment } from './support/fixtures';
 
 const names = functionNames();
 let home: string;
@@ -36,5 +38,29 @@ describe('function bundles', () => {
     expect(pkg.dependencies ?? {}).toEqual({});
     expect(pkg.main).toBe('handler.js');
     execFileSync('npm', ['test', '--silent'], { cwd: join(app, 'function'), env: { PATH: process.env.PATH, HOME: home }, stdio: 'pipe' });
+  });
+});
+
+describe('a build context assembled as faas-cli does', () => {
+  const env = useFreshShopEnvironment();
+  afterAll(() => env.cleanup());
+
+  it('answers on the node20 contract from function/, with no source tree around it', async () => {
+    // faas-cli build: ./build/NAME/ = the template, with the handler folder copied to function/.
+    const context = join(home, 'build', 'inventory-get');
+    cpSync(join(DIST_DIR, 'inventory-get'), join(context, 'function'), { recursive: true });
+    await (await testStore()).putProduct(product());
+    // The template's index.js does require('./function/handler') and serves it.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loading the shipped bundle as the template does
+    const handler = require(join(context, 'function', 'handler')) as Node20Handler;
+    const fn = await serveHandler(handler, { RAW_BODY: 'true', MAX_RAW_SIZE: '1mb' });
+    try {
+      const res = await fn.call({ query: { id: 'test-mug' } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(res.json).toEqual(product());
+    } finally {
+      await fn.close();
+    }
   });
 });
