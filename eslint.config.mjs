@@ -15,6 +15,11 @@ export default tseslint.config(
     },
   },
   {
+    // mongosh scripts
+    files: ['mongodb/init/*.js', 'seed/seed.js'],
+    languageOptions: { globals: { db: 'readonly', print: 'readonly' } },
+  },
+  {
     files: ['**/*.js'],
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
