@@ -1,16 +1,22 @@
-/** `npm start`: the local OpenFaaS-compatible runtime with every function of the shop. */
+/** `npm start`: the local OpenFaaS-compatible runtime with every function, and the storefront on it. */
 import { logLine } from '../core/log';
+import { startStorefront, storefrontConfig } from '../frontend/server';
+import { COOKIE_SECRET } from './secrets';
 import { startShop } from './shop';
 
 async function main(): Promise<void> {
   const shop = await startShop({ log: (line) => logLine('info', line) });
+  const storefront = await startStorefront({
+    ...storefrontConfig({ ...process.env, COOKIE_SECRET: process.env.COOKIE_SECRET ?? shop.secrets[COOKIE_SECRET] }),
+    gatewayUrl: shop.url,
+  });
   const where = shop.store.kind === 'mongo' ? 'MongoDB' : `embedded store in ${shop.store.location}`;
   console.log(
     [
       ``,
-      `  OpenFaaS shop: ${shop.functions.length} functions on ${where}`,
-      `  gateway   ${shop.url}   (try ${shop.url}/function/inventory-list)`,
-      `  /system/* basic auth: admin / contents of ${process.env.SECRETS_DIR}/basic-auth-password`,
+      `  storefront  ${storefront.url}`,
+      `  gateway     ${shop.url}   (${shop.functions.length} functions on ${where}; try ${shop.url}/function/inventory-list)`,
+      `  /system/*   basic auth admin / contents of ${process.env.SECRETS_DIR}/basic-auth-password`,
       ``,
     ].join('\n'),
   );
@@ -19,7 +25,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logLine('info', `${signal}: finishing calls in flight, then stopping`);
-    shop.stop().then(
+    Promise.all([storefront.close(), shop.stop()]).then(
       () => process.exit(0),
       (error: unknown) => {
         console.error(error);

@@ -1,6 +1,6 @@
 /**
  * The OpenFaaS node20 template, re-implemented for the local runtime with the same parts
- * (Express 4, body-parser) and the same behaviour, traps included:
+ * (Express 4, installed as express4; body-parser) and the same behaviour, traps included:
  * - no Content-Type means text/plain; JSON over MAX_JSON_SIZE (100kb) is 413, malformed
  *   JSON is 400, both as Express's HTML error page;
  * - RAW_BODY=true hands every body over as a Buffer (limit MAX_RAW_SIZE);
@@ -11,7 +11,7 @@
  * A handler that passes here behaves the same inside the template's image.
  */
 import bodyParser from 'body-parser';
-import express, { type Request, type Response } from 'express';
+import express, { type Request, type Response } from 'express4';
 import type { FunctionContext, FunctionEvent, Node20Handler } from '../core/node20';
 
 export interface TemplateEnv {

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { SECRET_NAMES } from '../core/secrets';
 
 export const BASIC_AUTH_SECRET = 'basic-auth-password';
-const GENERATED = [SECRET_NAMES.internalToken, SECRET_NAMES.adminToken, BASIC_AUTH_SECRET];
+export const COOKIE_SECRET = 'storefront-cookie-secret';
+const GENERATED = [SECRET_NAMES.internalToken, SECRET_NAMES.adminToken, BASIC_AUTH_SECRET, COOKIE_SECRET];
 
 export function ensureLocalSecrets(dir: string): Record<string, string> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });

@@ -11,6 +11,9 @@ export interface TestShop {
   dataDir: string;
   call(fn: string, options?: CallOptions): ReturnType<typeof request>;
   restart(): Promise<void>;
+  /** The gateway going away and coming back, on the same address. */
+  down(): Promise<void>;
+  up(): Promise<void>;
   /** A fingerprint of every byte the store has written: equal before and after means nothing changed. */
   snapshot(): string;
   stop(): Promise<void>;
@@ -20,13 +23,22 @@ export async function startTestShop(): Promise<TestShop> {
   const dir = mkdtempSync(join(tmpdir(), 'shop-e2e-'));
   const dataDir = join(dir, 'data');
   const options = { port: 0, dataDir, secretsDir: join(dir, 'secrets') };
+  const shop = await startShop(options);
+  // A restart comes back on the same address, as the cluster's gateway would.
+  options.port = Number(new URL(shop.url).port);
   delete process.env.MONGO_URL;
   const handle: TestShop = {
-    shop: await startShop(options),
+    shop,
     dataDir,
     call: (fn, callOptions) => request(`${handle.shop.url}/function/${fn}`, callOptions),
     async restart() {
       await handle.shop.stop();
+      handle.shop = await startShop(options);
+    },
+    async down() {
+      await handle.shop.stop();
+    },
+    async up() {
       handle.shop = await startShop(options);
     },
     snapshot() {

@@ -1,0 +1,328 @@
+/**
+ * The storefront: server-rendered pages (EJS) over the shop's functions. Every backend call
+ * goes through the shop client (gateway + the functions' schemas); every form is validated
+ * here first and carries a CSRF token; nothing a shopper sends sets a price or names another
+ * shopper. When the backend is down the page says so (503) and the next request tries again.
+ */
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import ejs from 'ejs';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
+import { z } from 'zod';
+import { isShopError, type ShopError } from '../core/errors';
+import { logLine } from '../core/log';
+import { Customer, IdempotencyKey, MAX_LINE_QUANTITY, OrderId, ProductId } from '../core/schemas';
+import { placeholderSvg } from './placeholder';
+import { createSessions } from './session';
+import { createShopClient, type ShopClient } from './shop-client';
+
+export interface StorefrontConfig {
+  gatewayUrl: string;
+  cookieSecret: string;
+  /** Behind nginx: trust X-Forwarded-* from it (Express's trust proxy setting). */
+  trustProxy?: boolean | string;
+  gatewayTimeoutMs?: number;
+}
+
+const VIEWS = join(__dirname, 'views');
+const PUBLIC = join(__dirname, 'public');
+
+const Quantity = z.string().regex(/^\d{1,2}$/, 'Choose a quantity from 1 to 99').transform(Number).pipe(z.number().int().min(1).max(MAX_LINE_QUANTITY));
+const AddForm = z.object({ productId: ProductId, quantity: Quantity });
+const UpdateForm = z.object({
+  productId: ProductId,
+  quantity: z.string().regex(/^\d{1,2}$/).transform(Number).pipe(z.number().int().min(0).max(MAX_LINE_QUANTITY)),
+});
+const CheckoutForm = z.object({ name: z.string(), email: z.string(), address: z.string(), idempotencyKey: IdempotencyKey });
+const CatalogQuery = z.object({
+  q: z.string().max(100).optional(),
+  cursor: z.string().max(200).regex(/^[A-Za-z0-9_-]+$/).optional(),
+});
+
+/** Wraps an async route so a rejection reaches the error handler. */
+const route = (fn: (req: Request, res: Response) => Promise<void>) => (req: Request, res: Response, next: NextFunction) => {
+  fn(req, res).catch(next);
+};
+
+export function createStorefront(config: StorefrontConfig): express.Express {
+  const shop: ShopClient = createShopClient({ gatewayUrl: config.gatewayUrl, timeoutMs: config.gatewayTimeoutMs });
+  const sessions = createSessions(config.cookieSecret);
+  const app = express();
+
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxy ?? 'loopback');
+  app.engine('ejs', (path, data, done) => ejs.renderFile(path, data as ejs.Data, {}, done as (err: Error | null, html?: string) => void));
+  app.set('view engine', 'ejs');
+  app.set('views', VIEWS);
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: {
+          defaultSrc: ["'self'"],
+          scriptSrc: ["'self'"],
+          styleSrc: ["'self'"],
+          imgSrc: ["'self'", 'data:'],
+          formAction: ["'self'"],
+          frameAncestors: ["'none'"],
+          objectSrc: ["'none'"],
+          baseUri: ["'self'"],
+        },
+      },
+      // Served over plain HTTP on the LAN too: only send HSTS when nginx terminates TLS.
+      strictTransportSecurity: false,
+      // Same-origin Referer lets a form send the shopper back to the page it came from.
+      referrerPolicy: { policy: 'same-origin' },
+    }),
+  );
+  app.use('/static', express.static(PUBLIC, { maxAge: '1h', fallthrough: false }));
+  app.get('/images/:name', (req, res) => {
+    const name = /^([a-z0-9][a-z0-9-]{0,62})\.svg$/.exec(req.params.name)?.[1];
+    if (!name) return void res.status(404).type('text/plain').send('Not found');
+    res.type('image/svg+xml').set('Cache-Control', 'public, max-age=86400').send(placeholderSvg(name));
+  });
+  app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
+
+  app.use((req, res, next) => {
+    // What every page's header needs, even an error page rendered before the session exists.
+    Object.assign(res.locals, { session: { csrfToken: '' }, flash: undefined, cartCount: 0, q: '' });
+    // One id per page view, passed to every function it calls.
+    res.locals.callId = typeof req.headers['x-call-id'] === 'string' ? req.headers['x-call-id'].slice(0, 100) : randomUUID();
+    next();
+  });
+  app.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 }));
+  app.use(sessions.middleware);
+  app.use((req, res, next) => {
+    res.locals.session = req.session;
+    res.locals.flash = req.session.flash;
+    next();
+  });
+  app.use((req, res, next) => {
+    if (req.method !== 'POST' || sessions.csrfValid(req)) return next();
+    res.status(403).render('error', { title: 'Form expired', message: 'This form has expired. Go back, reload the page and try again.' });
+  });
+
+  const cartCount = async (req: Request, res: Response) => {
+    const cart = await shop.getCart(req.session.shopperId, res.locals.callId);
+    res.locals.cartCount = cart.items.reduce((n, i) => n + i.quantity, 0);
+    return cart;
+  };
+  const back = (req: Request, fallback: string) => {
+    const referer = req.get('referer');
+    try {
+      const url = referer ? new URL(referer) : undefined;
+      return url && url.host === req.get('host') ? `${url.pathname}${url.search}` : fallback;
+    } catch {
+      return fallback;
+    }
+  };
+
+  app.get(
+    '/',
+    route(async (req, res) => {
+      const query = CatalogQuery.safeParse(req.query);
+      if (!query.success) return renderError(res, 400, 'That search is not valid.');
+      const q = query.data.q?.trim() || undefined;
+      const [page] = await Promise.all([shop.listProducts({ q, cursor: query.data.cursor }, res.locals.callId), cartCount(req, res)]);
+      res.render('catalog', { title: q ? `Search: ${q}` : 'Shop', q: q ?? '', page });
+    }),
+  );
+
+  app.get(
+    '/products/:id',
+    route(async (req, res) => {
+      const id = ProductId.safeParse(req.params.id);
+      if (!id.success) return renderError(res, 404, 'There is no such product.');
+      const [product] = await Promise.all([shop.getProduct(id.data, res.locals.callId), cartCount(req, res)]);
+      res.render('product', { title: product.name, product });
+    }),
+  );
+
+  app.post(
+    '/cart/add',
+    route(async (req, res) => {
+      const form = AddForm.safeParse(req.body);
+      if (!form.success) {
+        sessions.flash(req, res, { kind: 'error', text: 'Choose a quantity from 1 to 99.' });
+        return res.redirect(303, back(req, '/'));
+      }
+      try {
+        const cart = await shop.addToCart(req.session.shopperId, form.data.productId, form.data.quantity, res.locals.callId);
+        const line = cart.items.find((i) => i.productId === form.data.productId);
+        sessions.flash(req, res, { kind: 'success', text: `Added ${form.data.quantity} × ${line?.name ?? 'item'} to your cart.` });
+      } catch (error) {
+        sessions.flash(req, res, { kind: 'error', text: await shopperMessage(error, shop) });
+      }
+      res.redirect(303, back(req, '/'));
+    }),
+  );
+
+  app.get(
+    '/cart',
+    route(async (req, res) => {
+      const cart = await cartCount(req, res);
+      res.render('cart', { title: 'Your cart', cart });
+    }),
+  );
+
+  app.post(
+    '/cart/update',
+    route(async (req, res) => {
+      const form = UpdateForm.safeParse(req.body);
+      if (!form.success) {
+        sessions.flash(req, res, { kind: 'error', text: 'Choose a quantity from 0 to 99.' });
+        return res.redirect(303, '/cart');
+      }
+      try {
+        await shop.setCartQuantity(req.session.shopperId, form.data.productId, form.data.quantity, res.locals.callId);
+        sessions.flash(req, res, { kind: 'success', text: form.data.quantity === 0 ? 'Removed from your cart.' : 'Cart updated.' });
+      } catch (error) {
+        sessions.flash(req, res, { kind: 'error', text: await shopperMessage(error, shop) });
+      }
+      res.redirect(303, '/cart');
+    }),
+  );
+
+  const renderCheckout = async (req: Request, res: Response, status: number, form: Record<string, string>, errors: Record<string, string>) => {
+    const cart = await cartCount(req, res);
+    if (cart.items.length === 0) return res.redirect(303, '/cart');
+    res.status(status).render('checkout', { title: 'Checkout', cart, form, errors });
+  };
+
+  app.get(
+    '/checkout',
+    route(async (req, res) => {
+      // The key is minted with the form: submitting it twice (double click, retry) places one order.
+      await renderCheckout(req, res, 200, { name: '', email: '', address: '', idempotencyKey: randomUUID() }, {});
+    }),
+  );
+
+  app.post(
+    '/checkout',
+    route(async (req, res) => {
+      const form = CheckoutForm.safeParse(req.body);
+      if (!form.success) return renderError(res, 400, 'This checkout form is not valid. Go back and reload the page.');
+      const { idempotencyKey, ...fields } = form.data;
+      const customer = Customer.safeParse(fields);
+      if (!customer.success) {
+        const errors = Object.fromEntries(customer.error.issues.map((i) => [String(i.path[0]), fieldMessage(String(i.path[0]))]));
+        return renderCheckout(req, res, 400, form.data, errors);
+      }
+      try {
+        const order = await shop.placeOrder(req.session.shopperId, customer.data, idempotencyKey, res.locals.callId);
+        sessions.flash(req, res, { kind: 'success', text: `Thank you! Your order ${order.id} is placed.` });
+        res.redirect(303, `/orders/${order.id}`);
+      } catch (error) {
+        if (isShopError(error) && error.status === 409) {
+          sessions.flash(req, res, { kind: 'error', text: await shopperMessage(error, shop) });
+          return res.redirect(303, '/cart');
+        }
+        throw error;
+      }
+    }),
+  );
+
+  app.get(
+    '/orders',
+    route(async (req, res) => {
+      const [orders] = await Promise.all([shop.listOrders(req.session.shopperId, res.locals.callId), cartCount(req, res)]);
+      res.render('orders', { title: 'My orders', orders: orders.items });
+    }),
+  );
+
+  app.get(
+    '/orders/:id',
+    route(async (req, res) => {
+      const id = OrderId.safeParse(req.params.id);
+      if (!id.success) return renderError(res, 404, 'There is no such order.');
+      const [order] = await Promise.all([shop.getOrder(id.data, req.session.shopperId, res.locals.callId), cartCount(req, res)]);
+      res.render('order', { title: `Order ${order.id}`, order });
+    }),
+  );
+
+  app.post(
+    '/orders/:id/cancel',
+    route(async (req, res) => {
+      const id = OrderId.safeParse(req.params.id);
+      if (!id.success) return renderError(res, 404, 'There is no such order.');
+      try {
+        await shop.cancelOrder(id.data, req.session.shopperId, res.locals.callId);
+        sessions.flash(req, res, { kind: 'success', text: `Order ${id.data} is cancelled.` });
+      } catch (error) {
+        if (!isShopError(error) || error.status >= 500) throw error;
+        sessions.flash(req, res, { kind: 'error', text: error.message });
+      }
+      res.redirect(303, '/orders');
+    }),
+  );
+
+  app.use((_req, res) => renderError(res, 404, 'There is nothing at this address.'));
+
+  // Express's signature for error handlers needs all four parameters.
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const status = statusOf(error);
+    if (status >= 500) {
+      logLine(status === 503 ? 'warn' : 'error', 'storefront request failed', {
+        callId: res.locals.callId,
+        path: req.path,
+        status,
+        error: isShopError(error) ? error.code : error instanceof Error ? error.message : String(error),
+      });
+    }
+    if (res.headersSent) return;
+    if (status === 503) {
+      res.set('Retry-After', '5');
+      return renderError(res, 503, 'The shop is taking a short break. Please try again in a moment.', 'We’ll be right back');
+    }
+    if (status === 404) return renderError(res, 404, isShopError(error) ? error.message : 'Not found.');
+    if (status === 413) return renderError(res, 413, 'That form was too large.');
+    if (status < 500) return renderError(res, status, 'That request was not valid.');
+    renderError(res, 500, 'Something went wrong on our side.');
+  });
+
+  return app;
+}
+
+function statusOf(error: unknown): number {
+  if (isShopError(error)) return error.status;
+  const status = (error as { status?: unknown; statusCode?: unknown })?.status ?? (error as { statusCode?: unknown })?.statusCode;
+  return typeof status === 'number' && status >= 400 && status < 600 ? status : 500;
+}
+
+function renderError(res: Response, status: number, message: string, title?: string): void {
+  res.status(status).render('error', { title: title ?? (status === 404 ? 'Not found' : 'Sorry'), message, status });
+}
+
+function fieldMessage(field: string): string {
+  return (
+    { name: 'Enter your name.', email: 'Enter a valid email address.', address: 'Enter the delivery address.' }[field] ??
+    'Check this field.'
+  );
+}
+
+/** What to tell a shopper about a refused cart change or checkout; names sold-out products. */
+async function shopperMessage(error: unknown, shop: ShopClient): Promise<string> {
+  if (!isShopError(error) || error.status >= 500) throw error;
+  if (error.code === 'OUT_OF_STOCK') {
+    const shortages = outOfStockDetails(error);
+    const names = await Promise.all(
+      shortages.map(async (s) => {
+        const name = await shop.getProduct(s.productId).then((p) => p.name, () => s.productId);
+        return s.available === 0 ? `${name} is sold out` : `only ${s.available} of ${name} left`;
+      }),
+    );
+    return names.length ? `Sorry, ${names.join('; ')}.` : 'Sorry, some items are out of stock.';
+  }
+  if (error.code === 'CART_EMPTY') return 'Your cart is empty.';
+  if (error.code === 'PRODUCT_NOT_FOUND') return 'That product is no longer sold.';
+  return error.message;
+}
+
+const Shortages = z.array(z.object({ productId: z.string(), available: z.number() }));
+function outOfStockDetails(error: ShopError): z.infer<typeof Shortages> {
+  // Straight from inventory (cart-add) or wrapped by order-create as { orderId, reasons }.
+  const details = error.details as { reasons?: unknown } | undefined;
+  const parsed = Shortages.safeParse(details && typeof details === 'object' && 'reasons' in details ? details.reasons : details);
+  return parsed.success ? parsed.data : [];
+}

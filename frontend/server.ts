@@ -1,0 +1,68 @@
+/**
+ * Starting the storefront: its configuration from the environment, and an HTTP server that
+ * finishes requests in flight when stopped.
+ *
+ *   STOREFRONT_PORT (3000), STOREFRONT_HOST (127.0.0.1; 0.0.0.0 in its container)
+ *   GATEWAY_URL (http://127.0.0.1:8080; on VM 1 http://192.168.122.11:31112)
+ *   COOKIE_SECRET, or COOKIE_SECRET_FILE naming a file that holds it. Required when
+ *   NODE_ENV=production; otherwise a random one is made (sessions end with the process).
+ *   TRUST_PROXY (loopback): whose X-Forwarded-* headers to believe (nginx's address).
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createStorefront, type StorefrontConfig } from './app';
+
+export interface StorefrontEnv extends StorefrontConfig {
+  port: number;
+  host: string;
+}
+
+export function storefrontConfig(env: NodeJS.ProcessEnv = process.env): StorefrontEnv {
+  let cookieSecret = env.COOKIE_SECRET || (env.COOKIE_SECRET_FILE ? readFileSync(env.COOKIE_SECRET_FILE, 'utf8').trim() : '');
+  if (!cookieSecret) {
+    if (env.NODE_ENV === 'production') throw new Error('Set COOKIE_SECRET or COOKIE_SECRET_FILE: sessions must survive restarts in production');
+    cookieSecret = randomBytes(32).toString('base64url');
+  }
+  if (cookieSecret.length < 32) throw new Error('The cookie secret must be at least 32 characters');
+  const trust = env.TRUST_PROXY;
+  return {
+    port: Number(env.STOREFRONT_PORT ?? 3000),
+    host: env.STOREFRONT_HOST ?? '127.0.0.1',
+    gatewayUrl: env.GATEWAY_URL ?? 'http://127.0.0.1:8080',
+    cookieSecret,
+    trustProxy: trust === undefined ? 'loopback' : trust === 'true' ? true : trust === 'false' ? false : trust,
+  };
+}
+
+export async function startStorefront(config: StorefrontEnv): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer(createStorefront(config));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  };
+}
+
+if (require.main === module) {
+  startStorefront(storefrontConfig())
+    .then((storefront) => {
+      console.log(`storefront on ${storefront.url}`);
+      const stop = () => storefront.close().then(() => process.exit(0));
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+    })
+    .catch((error: unknown) => {
+      console.error(error instanceof Error ? error.message : error);
+      process.exit(1);
+    });
+}

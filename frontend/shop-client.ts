@@ -1,0 +1,37 @@
+/**
+ * Everything the storefront asks of the backend, through the OpenFaaS gateway, on the one
+ * gateway client (core/gateway.ts) and the functions' own schemas. Reads and writes that are
+ * safe to repeat (set a quantity, empty a cart, an order with its Idempotency-Key) are
+ * retried; adding to a cart is not.
+ */
+import type { z } from 'zod';
+import { createGatewayClient, type GatewayClient } from '../core/gateway';
+import { Cart, Order, OrderList, Product, ProductPage, type Customer } from '../core/schemas';
+
+export type ShopClient = ReturnType<typeof createShopClient>;
+
+export function createShopClient(options: { gatewayUrl: string; timeoutMs?: number }) {
+  // 400, 404, 409 and 413 tell the shopper something; anything else is "the shop is unavailable".
+  const gateway: GatewayClient = createGatewayClient({ baseUrl: options.gatewayUrl, timeoutMs: options.timeoutMs ?? 4_000, passThrough: [400, 404, 409, 413] });
+  const get = <T>(fn: string, query: Record<string, string | undefined>, schema: z.ZodType<T>, callId?: string) =>
+    gateway.call(fn, { query, callId, idempotent: true }, schema);
+  const post = <T>(fn: string, body: unknown, schema: z.ZodType<T>, opts: { callId?: string; idempotent: boolean; headers?: Record<string, string> }) =>
+    gateway.call(fn, { method: 'POST', body, ...opts }, schema);
+
+  return {
+    listProducts: (query: { q?: string; cursor?: string; limit?: number }, callId?: string) =>
+      get('inventory-list', { q: query.q, cursor: query.cursor, limit: query.limit?.toString() }, ProductPage, callId),
+    getProduct: (id: string, callId?: string) => get('inventory-get', { id }, Product, callId),
+    getCart: (shopperId: string, callId?: string) => get('cart-get', { shopperId }, Cart, callId),
+    addToCart: (shopperId: string, productId: string, quantity: number, callId?: string) =>
+      post('cart-add', { shopperId, productId, quantity }, Cart, { callId, idempotent: false }),
+    setCartQuantity: (shopperId: string, productId: string, quantity: number, callId?: string) =>
+      post('cart-update', { shopperId, productId, quantity }, Cart, { callId, idempotent: true }),
+    placeOrder: (shopperId: string, customer: Customer, idempotencyKey: string, callId?: string) =>
+      post('order-create', { shopperId, customer }, Order, { callId, idempotent: true, headers: { 'idempotency-key': idempotencyKey } }),
+    listOrders: (shopperId: string, callId?: string) => get('order-list', { shopperId }, OrderList, callId),
+    getOrder: (id: string, shopperId: string, callId?: string) => get('order-get', { id, shopperId }, Order, callId),
+    cancelOrder: (orderId: string, shopperId: string, callId?: string) =>
+      post('order-cancel', { orderId, shopperId }, Order, { callId, idempotent: true }),
+  };
+}

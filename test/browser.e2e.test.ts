@@ -1,0 +1,180 @@
+/**
+ * The storefront in a real browser (Debian's Chromium) against the real stack: the
+ * storefront, the local gateway, the functions and the embedded store. Screenshots of the
+ * main pages go to test-results/screenshots/ (SCREENSHOT_DIR=docs/screenshots refreshes the
+ * README's).
+ */
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { ROOT } from '../runtime/build';
+import { count, includes, launchBrowser, settles, text, texts } from './support/browser';
+import { startTestStorefront, type TestStorefront } from './support/storefront';
+
+let browser: Browser;
+let s: TestStorefront;
+const shots = process.env.SCREENSHOT_DIR ? join(ROOT, process.env.SCREENSHOT_DIR) : join(ROOT, 'test-results', 'screenshots');
+const admin = () => ({ authorization: `Bearer ${s.t.shop.secrets['shop-admin-token']}` });
+const restock = (body: object) => s.t.call('inventory-restock', { headers: admin(), body });
+
+beforeAll(async () => {
+  [browser, s] = await Promise.all([launchBrowser(), startTestStorefront()]);
+});
+afterAll(async () => {
+  await browser?.close();
+  await s?.stop();
+});
+
+async function newShopper(): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+  const page = await context.newPage();
+  page.on('dialog', (dialog) => {
+    throw new Error(`a dialog fired: ${dialog.message()}`);
+  });
+  return page;
+}
+
+const cartCount = async (page: Page) => Number(await page.locator('.cart-link .count').textContent());
+
+describe('shopping in a browser', () => {
+  it('browses, searches, fills a cart, checks out, finds the order and cancels it', async () => {
+    const page = await newShopper();
+    await page.goto(s.url);
+    await settles(count(page.locator('.card')), 12);
+    await page.screenshot({ path: join(shots, 'catalog.png'), fullPage: true });
+
+    await page.fill('#q', 'kettle');
+    await page.click('.search button');
+    await settles(texts(page.locator('.card h2')), ['Gooseneck Kettle']);
+    await page.click('.card a');
+    await settles(text(page.locator('h1')), 'Gooseneck Kettle');
+    await page.fill('#quantity', '2');
+    await page.click('.add button');
+    await settles(includes(page.locator('.flash-success'), 'Added 2 × Gooseneck Kettle'), true);
+    expect(await cartCount(page)).toBe(2);
+    await page.screenshot({ path: join(shots, 'product.png') });
+
+    await page.goto(`${s.url}/products/milk-frother`);
+    await page.click('.add button');
+    await page.click('.cart-link');
+    await settles(count(page.locator('.lines tbody tr')), 2);
+    await page.fill('#qty-gooseneck-kettle', '1');
+    await page.locator('tr', { hasText: 'Gooseneck Kettle' }).getByRole('button', { name: 'Update' }).click();
+    await settles(text(page.locator('.flash-success')), 'Cart updated.');
+    await settles(text(page.locator('tfoot .total')), '€57.00');
+    await page.screenshot({ path: join(shots, 'cart.png') });
+    await page.locator('tr', { hasText: 'Handheld Milk Frother' }).getByRole('button', { name: /Remove/ }).click();
+    await settles(count(page.locator('.lines tbody tr')), 1);
+
+    await page.click('text=Checkout');
+    await page.fill('#name', 'Ada Lovelace');
+    await page.fill('#email', 'not-an-email');
+    await page.click('button.primary');
+    await settles(text(page.locator('#email-error')), 'Enter a valid email address.');
+    await settles(text(page.locator('#address-error')), 'Enter the delivery address.');
+    expect(await page.locator('#name').inputValue()).toBe('Ada Lovelace');
+    await page.screenshot({ path: join(shots, 'checkout-errors.png') });
+    await page.fill('#email', 'ada@example.com');
+    await page.fill('#address', '12 Analytical Row, London');
+    await page.click('button.primary');
+
+    await settles(includes(page.locator('.flash-success'), 'Your order ord_'), true);
+    const orderId = (await page.locator('.order-id').textContent()) as string;
+    await settles(text(page.locator('.status')), 'confirmed');
+    await settles(text(page.locator('tfoot .total')), '€42.00');
+    expect(await cartCount(page)).toBe(0);
+    await page.screenshot({ path: join(shots, 'confirmation.png') });
+
+    await page.click('text=My orders');
+    const row = page.locator('tr', { hasText: orderId });
+    await settles(text(row.locator('.status')), 'confirmed');
+    await page.screenshot({ path: join(shots, 'orders.png') });
+    const stockBefore = (await s.t.call('inventory-get', { query: { id: 'gooseneck-kettle' } })).json.stock;
+    await row.getByRole('button', { name: /Cancel/ }).click();
+    await settles(text(page.locator('.flash-success')), `Order ${orderId} is cancelled.`);
+    await settles(text(page.locator('tr', { hasText: orderId }).locator('.status')), 'cancelled');
+    expect((await s.t.call('inventory-get', { query: { id: 'gooseneck-kettle' } })).json.stock).toBe(stockBefore + 1);
+  });
+
+  it('gives two shoppers two carts', async () => {
+    const [alice, bob] = await Promise.all([newShopper(), newShopper()]);
+    await alice.goto(`${s.url}/products/digital-coffee-scale`);
+    await alice.click('.add button');
+    await bob.goto(`${s.url}/cart`);
+    await settles(includes(bob.locator('main'), 'Your cart is empty'), true);
+    expect(await cartCount(alice)).toBe(1);
+    expect(await cartCount(bob)).toBe(0);
+  });
+
+  it('shows a sold-out product as sold out and refuses to add it', async () => {
+    await restock({ productId: 'espresso-tamper', stock: 0 });
+    const page = await newShopper();
+    await page.goto(s.url);
+    const card = page.locator('.card', { hasText: 'Espresso Tamper' });
+    await settles(text(card.locator('.badge')), 'Sold out');
+    await settles(count(card.getByRole('button')), 0);
+    // A forged form post is refused by the backend, and the shopper is told which item.
+    const csrf = await page.locator('input[name=_csrf]').first().inputValue();
+    const refused = await page.request.post(`${s.url}/cart/add`, { form: { _csrf: csrf, productId: 'espresso-tamper', quantity: '1' }, maxRedirects: 0 });
+    expect(refused.status()).toBe(303);
+    await page.goto(`${s.url}/cart`);
+    await settles(text(page.locator('.flash-error')), 'Sorry, Espresso Tamper is sold out.');
+    await settles(includes(page.locator('main'), 'Your cart is empty'), true);
+  });
+
+  it('turns a double-clicked "Place order" into one order', async () => {
+    const page = await newShopper();
+    await page.goto(`${s.url}/products/cold-brew-jar`);
+    await page.click('.add button');
+    await page.goto(`${s.url}/checkout`);
+    await page.fill('#name', 'Double Clicker');
+    await page.fill('#email', 'dc@example.com');
+    await page.fill('#address', '2 Click Street');
+    let posts = 0;
+    page.on('request', (r) => {
+      if (r.method() === 'POST' && r.url().endsWith('/checkout')) posts++;
+    });
+    await page.locator('button.primary').dblclick();
+    await page.locator('.order-id').waitFor();
+    await page.goto(`${s.url}/orders`);
+    await settles(count(page.locator('.lines tbody tr')), 1);
+    expect(posts).toBeGreaterThanOrEqual(1);
+  });
+
+  it('says the shop is unavailable while the gateway is down, and recovers by itself', async () => {
+    const page = await newShopper();
+    await page.goto(s.url);
+    await s.t.down();
+    try {
+      const response = await page.goto(`${s.url}/cart`);
+      expect(response?.status()).toBe(503);
+      await settles(text(page.locator('h1')), 'We’ll be right back');
+      await page.screenshot({ path: join(shots, 'unavailable.png') });
+    } finally {
+      await s.t.up();
+    }
+    const back = await page.goto(`${s.url}/cart`);
+    expect(back?.status()).toBe(200);
+    await settles(text(page.locator('h1')), 'Your cart');
+  });
+
+  it('shows hostile product text as text and runs no script', async () => {
+    await restock({
+      product: {
+        id: 'xss-test',
+        name: '<script>alert(1)</script>',
+        description: '<img src=x onerror=alert(2)> "quoted" & more',
+        priceCents: 100,
+        stock: 5,
+        image: '/images/xss-test.svg',
+      },
+    });
+    const page = await newShopper();
+    await page.goto(`${s.url}/?q=script`);
+    await settles(text(page.locator('.card h2')), '<script>alert(1)</script>');
+    await page.click('.card a');
+    await settles(text(page.locator('.description')), '<img src=x onerror=alert(2)> "quoted" & more');
+    await page.goto(`${s.url}/?q=${encodeURIComponent('"><script>alert(3)</script>')}`);
+    await settles(includes(page.locator('h1'), '<script>alert(3)</script>'), true);
+    expect(await page.locator('main script, main img[src="x"]').count()).toBe(0);
+  });
+});

@@ -1,0 +1,28 @@
+/** The storefront in this process, in front of a test shop's gateway. */
+import { startStorefront } from '../../frontend/server';
+import { startTestShop, type TestShop } from './shop';
+
+export interface TestStorefront {
+  t: TestShop;
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startTestStorefront(): Promise<TestStorefront> {
+  const t = await startTestShop();
+  const storefront = await startStorefront({
+    port: 0,
+    host: '127.0.0.1',
+    gatewayUrl: t.shop.url,
+    cookieSecret: 'a-test-cookie-secret-that-is-long-enough',
+    trustProxy: 'loopback',
+  });
+  return {
+    t,
+    url: storefront.url,
+    async stop() {
+      await storefront.close();
+      await t.stop();
+    },
+  };
+}
