@@ -1,5 +1,6 @@
 /**
- * `npm run build`: bundles every functions/NAME/handler.ts with esbuild into
+ * `npm run build`: bundles the storefront into dist/storefront/ (for its container) and every
+ * functions/NAME/handler.ts with esbuild into
  * dist/functions/NAME/, the folder stack.yml's `handler:` names and faas-cli copies into the
  * node20 template as `function/`:
  *   handler.js    CommonJS, `module.exports = handler`, no node_modules needed
@@ -8,14 +9,15 @@
  */
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 export const ROOT = join(__dirname, '..');
 export const FUNCTIONS_DIR = join(ROOT, 'functions');
 export const DIST_DIR = join(ROOT, 'dist', 'functions');
 const HASH_FILE = join(ROOT, 'dist', '.build-hash');
-const SOURCES = ['core', 'functions', 'package-lock.json', 'runtime/build.ts'];
+export const STOREFRONT_DIR = join(ROOT, 'dist', 'storefront');
+const SOURCES = ['core', 'functions', 'frontend', 'package-lock.json', 'runtime/build.ts'];
 
 /** Optional drivers the mongodb package may require; they must never be pulled in. */
 const EXTERNAL = ['kerberos', '@mongodb-js/zstd', 'snappy', 'socks', 'gcp-metadata', '@aws-sdk/credential-providers', 'mongodb-client-encryption'];
@@ -51,6 +53,26 @@ export interface BuiltFunction {
   bytes: number;
 }
 
+const BUNDLE_OPTIONS = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  minify: true,
+  keepNames: true,
+  legalComments: 'none',
+  external: EXTERNAL,
+  logLevel: 'warning',
+} as const;
+
+/** The storefront for its container: one bundle beside its views and stylesheet. */
+async function buildStorefront(): Promise<void> {
+  rmSync(STOREFRONT_DIR, { recursive: true, force: true });
+  await build({ ...BUNDLE_OPTIONS, entryPoints: [join(ROOT, 'frontend', 'server.ts')], outfile: join(STOREFRONT_DIR, 'server.js') });
+  cpSync(join(ROOT, 'frontend', 'views'), join(STOREFRONT_DIR, 'views'), { recursive: true });
+  cpSync(join(ROOT, 'frontend', 'public'), join(STOREFRONT_DIR, 'public'), { recursive: true });
+}
+
 export async function buildFunctions(): Promise<BuiltFunction[]> {
   const hash = sourceHash();
   rmSync(DIST_DIR, { recursive: true, force: true });
@@ -59,23 +81,12 @@ export async function buildFunctions(): Promise<BuiltFunction[]> {
     names.map(async (name) => {
       const dir = join(DIST_DIR, name);
       mkdirSync(dir, { recursive: true });
-      await build({
-        entryPoints: [join(FUNCTIONS_DIR, name, 'handler.ts')],
-        outfile: join(dir, 'handler.js'),
-        bundle: true,
-        platform: 'node',
-        target: 'node20',
-        format: 'cjs',
-        minify: true,
-        keepNames: true,
-        legalComments: 'none',
-        external: EXTERNAL,
-        logLevel: 'warning',
-      });
+      await build({ ...BUNDLE_OPTIONS, entryPoints: [join(FUNCTIONS_DIR, name, 'handler.ts')], outfile: join(dir, 'handler.js') });
       writeFileSync(join(dir, 'package.json'), `${JSON.stringify(bundlePackage(name), null, 2)}\n`);
       return { name, dir, bytes: statSync(join(dir, 'handler.js')).size };
     }),
   );
+  await buildStorefront();
   writeFileSync(HASH_FILE, hash);
   return built;
 }
@@ -101,6 +112,7 @@ if (require.main === module) {
   buildFunctions()
     .then((built) => {
       for (const fn of built) console.log(`${relative(ROOT, fn.dir)}/handler.js  ${(fn.bytes / 1024).toFixed(0)} KiB`);
+      console.log(`${relative(ROOT, STOREFRONT_DIR)}/server.js  ${(statSync(join(STOREFRONT_DIR, 'server.js')).size / 1024).toFixed(0)} KiB`);
     })
     .catch((error: unknown) => {
       console.error(error);

@@ -1,6 +1,6 @@
 /**
- * `npm start`'s command as a developer runs it: a real process on a real port that seeds, serves,
- * finishes calls in flight on SIGTERM, and keeps its data across restarts.
+ * `npm start`'s command as a developer runs it: a real process that seeds, serves the gateway
+ * and the storefront, finishes calls in flight on SIGTERM, and keeps its data across restarts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
@@ -13,6 +13,7 @@ import { newShopperId, request } from './support/fixtures';
 
 let dir: string;
 let port: number;
+let storefrontPort: number;
 const started: ChildProcess[] = [];
 const stopGroup = (child: ChildProcess) => process.kill(-(child.pid as number), 'SIGTERM');
 
@@ -30,7 +31,7 @@ function start(): Promise<{ child: ChildProcess; output: () => string }> {
   const command = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
   const child = spawn('sh', ['-c', `exec ${command}`], {
     cwd: ROOT,
-    env: { ...process.env, GATEWAY_PORT: String(port), DATA_DIR: join(dir, 'data'), SECRETS_DIR: join(dir, 'secrets'), LOG_LEVEL: 'info' },
+    env: { ...process.env, GATEWAY_PORT: String(port), STOREFRONT_PORT: String(storefrontPort), DATA_DIR: join(dir, 'data'), SECRETS_DIR: join(dir, 'secrets'), LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group, as in a terminal: Ctrl-C, or systemd's stop, signals the whole group.
     detached: true,
@@ -42,7 +43,7 @@ function start(): Promise<{ child: ChildProcess; output: () => string }> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`npm start did not come up:\n${output}`)), 30_000);
     child.stdout?.on('data', () => {
-      if (output.includes(`http://127.0.0.1:${port}`)) {
+      if (output.includes(`http://127.0.0.1:${port}`) && output.includes(`http://127.0.0.1:${storefrontPort}`)) {
         clearTimeout(timer);
         resolve({ child, output: () => output });
       }
@@ -57,6 +58,7 @@ const fn = (name: string) => `http://127.0.0.1:${port}/function/${name}`;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'shop-start-'));
   port = await freePort();
+  storefrontPort = await freePort();
 });
 afterAll(() => {
   for (const child of started) if (child.exitCode === null) process.kill(-(child.pid as number), 'SIGKILL');
@@ -68,6 +70,9 @@ describe('npm start', () => {
     const first = await start();
     const catalog = await request(fn('inventory-list'), { query: { limit: '100' } });
     expect(catalog.json.items).toHaveLength(12);
+    const home = await fetch(`http://127.0.0.1:${storefrontPort}/`);
+    expect(home.status).toBe(200);
+    expect(await home.text()).toContain('Gooseneck Kettle');
 
     // A call in flight when SIGTERM arrives: its body is still being sent.
     const shopperId = newShopperId();
