@@ -23,7 +23,7 @@ async function post(url: string, body: unknown, headers: Record<string, string> 
   return res.status;
 }
 
-async function timed(label: string, calls: () => Promise<number>[]): Promise<number> {
+async function callsPerSecond(label: string, calls: () => Promise<number>[]): Promise<number> {
   let total = 0;
   let count = 0;
   const statuses = new Map<number, number>();
@@ -49,8 +49,8 @@ async function main(): Promise<void> {
     const shoppers = Array.from({ length: SHOPPERS }, id);
     console.log(`checkout bench: ${SHOPPERS} concurrent shoppers x ${ROUNDS} rounds, embedded store, node ${process.version}`);
 
-    const adds = await timed('cart-add', () => shoppers.map((s) => post(fn('cart-add'), { shopperId: s, productId: 'paper-filters-100', quantity: 1 })));
-    const orders = await timed('order-create (checkout)', () =>
+    const adds = await callsPerSecond('cart-add', () => shoppers.map((s) => post(fn('cart-add'), { shopperId: s, productId: 'paper-filters-100', quantity: 1 })));
+    const orders = await callsPerSecond('order-create (checkout)', () =>
       shoppers.map(async (s) => {
         // Each round every shopper has a fresh one-line cart (the previous checkout emptied it).
         await post(fn('cart-add'), { shopperId: s, productId: 'paper-filters-100', quantity: 1 });

@@ -159,13 +159,21 @@ describe('storefront routes', () => {
     expect(res.res.headers.get('location')).toBe(`/orders/${orderId}`);
   });
 
-  it('shows the 503 page when the backend is down or answers nonsense', async () => {
-    nock(GATEWAY).get('/function/inventory-list').query(true).times(3).reply(503, 'down');
-    nock(GATEWAY).get('/function/cart-get').query(true).times(3).reply(200, 'not json');
+  it('shows the 503 page when the backend is down, after retrying the read', async () => {
+    const list = nock(GATEWAY).get('/function/inventory-list').query(true).times(3).reply(503, 'down');
+    cartFor();
     const res = await fetch(`${base}/`);
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('5');
     expect(await res.text()).toContain('The shop is taking a short break');
+    list.done();
+  });
+
+  it('shows the 503 page when the backend answers nonsense', async () => {
+    nock(GATEWAY).get('/function/inventory-get').query(true).reply(200, '<html>not json</html>');
+    cartFor();
+    const res = await fetch(`${base}/products/test-mug`);
+    expect(res.status).toBe(503);
   });
 
   it('answers 404 pages for unknown paths and malformed ids without calling the backend', async () => {

@@ -4,7 +4,6 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
@@ -12,15 +11,9 @@ import { parse } from 'yaml';
 import { ROOT, STOREFRONT_DIR } from '../runtime/build';
 import { count, launchBrowser, settles, text } from './support/browser';
 import { nginxTest, renderNginxConf, startNginx } from './support/nginx';
+import { freePort } from './support/fixtures';
 import { startTestStorefront, type TestStorefront } from './support/storefront';
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('frontend/nginx.conf', () => {
   it('passes nginx -t', () => {

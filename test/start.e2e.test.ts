@@ -5,11 +5,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../runtime/build';
-import { newShopperId, request } from './support/fixtures';
+import { freePort, newShopperId, request } from './support/fixtures';
 
 let dir: string;
 let port: number;
@@ -17,13 +16,6 @@ let storefrontPort: number;
 const started: ChildProcess[] = [];
 const stopGroup = (child: ChildProcess) => process.kill(-(child.pid as number), 'SIGTERM');
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port: p } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return p;
-}
 
 function start(): Promise<{ child: ChildProcess; output: () => string }> {
   // The exact command of `npm start`, exec'd so that the runtime's own exit code is seen
