@@ -42,6 +42,8 @@ export interface FunctionSpec<S extends z.ZodType> {
   schema: S;
   /** The value the schema checks; by default the query (GET) or the JSON body (POST). */
   input?: (event: FunctionEvent, body: unknown) => unknown;
+  /** false: a POST that takes no body (the cron-connector sends an empty one); any body is refused. */
+  readsBody?: false;
   run(input: z.infer<S>, call: Call): Promise<Reply>;
 }
 
@@ -67,7 +69,8 @@ async function handle<S extends z.ZodType>(spec: FunctionSpec<S>, event: Functio
     throw shopError(405, 'METHOD_NOT_ALLOWED', `${spec.name} accepts ${spec.method} only`);
   }
   if (spec.auth) authorize(event, spec.auth);
-  const body = spec.method === 'POST' ? readJsonBody(event) : undefined;
+  if (spec.readsBody === false && Buffer.isBuffer(event.body) && event.body.length > 0) throw invalidInput(`${spec.name} takes no body`);
+  const body = spec.method === 'POST' && spec.readsBody !== false ? readJsonBody(event) : undefined;
   const raw = spec.input ? spec.input(event, body) : spec.method === 'GET' ? event.query : body;
   const parsed = spec.schema.safeParse(raw);
   if (!parsed.success) {

@@ -142,11 +142,9 @@ export function createStorefront(config: StorefrontConfig): express.Express {
   app.post(
     '/cart/add',
     route(async (req, res) => {
+      // The page's own form cannot send anything else: a bad value is a forged request.
       const form = AddForm.safeParse(req.body);
-      if (!form.success) {
-        sessions.flash(req, res, { kind: 'error', text: 'Choose a quantity from 1 to 99.' });
-        return res.redirect(303, back(req, '/'));
-      }
+      if (!form.success) return renderError(res, 400, 'Choose a quantity from 1 to 99.');
       try {
         const cart = await shop.addToCart(req.session.shopperId, form.data.productId, form.data.quantity, res.locals.callId);
         const line = cart.items.find((i) => i.productId === form.data.productId);
@@ -170,10 +168,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
     '/cart/update',
     route(async (req, res) => {
       const form = UpdateForm.safeParse(req.body);
-      if (!form.success) {
-        sessions.flash(req, res, { kind: 'error', text: 'Choose a quantity from 0 to 99.' });
-        return res.redirect(303, '/cart');
-      }
+      if (!form.success) return renderError(res, 400, 'Choose a quantity from 0 to 99.');
       try {
         await shop.setCartQuantity(req.session.shopperId, form.data.productId, form.data.quantity, res.locals.callId);
         sessions.flash(req, res, { kind: 'success', text: form.data.quantity === 0 ? 'Removed from your cart.' : 'Cart updated.' });

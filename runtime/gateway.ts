@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { logLine } from '../core/log';
 import type { Node20Handler } from '../core/node20';
 import { sameSecret } from '../core/secrets';
+import { FaultPlan, type Faults } from './faults';
 import { node20App } from './node20';
 import type { StackFunction } from './stack';
 
@@ -29,6 +30,8 @@ export interface GatewayOptions {
   host?: string;
   /** Password of the `admin` user for /system/*. */
   basicAuthPassword: string;
+  /** Fault injection, for reliability tests; absent in normal runs. */
+  faults?: Faults;
 }
 
 export interface Gateway {
@@ -118,12 +121,26 @@ export async function startGateway(functions: readonly LoadedFunction[], options
         return text(res, 401, 'Unauthorized');
       }
       if (req.method === 'GET' && url.pathname === '/system/functions') return json(res, 200, [...upstreams.values()].map(describe));
+      if (url.pathname === '/system/faults' && options.faults) return void setFaults(req, res, options.faults);
       const one = /^\/system\/function\/([^/]+)$/.exec(url.pathname);
       const upstream = one && upstreams.get(decodeURIComponent(one[1] as string));
       if (req.method === 'GET' && upstream) return json(res, 200, describe(upstream));
       if (one) return text(res, 404, 'function not found');
     }
     return text(res, 404, 'Not Found');
+  }
+
+  async function setFaults(req: IncomingMessage, res: ServerResponse, faults: Faults): Promise<void> {
+    if (req.method === 'DELETE') {
+      faults.clear();
+      return json(res, 200, { injected: faults.injected });
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const plan = FaultPlan.safeParse((() => { try { return JSON.parse(Buffer.concat(chunks).toString()); } catch { return undefined; } })());
+    if (req.method !== 'POST' || !plan.success) return text(res, 400, 'POST a fault plan (runtime/faults.ts)');
+    faults.set(plan.data);
+    json(res, 200, { injected: faults.injected });
   }
 
   function authorized(req: IncomingMessage): boolean {
@@ -150,6 +167,7 @@ export async function startGateway(functions: readonly LoadedFunction[], options
       'x-forwarded-host': req.headers.host ?? '',
     };
     let done = false;
+    let timer: NodeJS.Timeout | undefined;
     const finish = (status: number) => {
       if (done) return;
       done = true;
@@ -159,6 +177,15 @@ export async function startGateway(functions: readonly LoadedFunction[], options
       logLine('info', 'call', { function: name, callId, method: req.method, path, status, durationMs: Math.round(durationMs * 100) / 100 });
     };
 
+    const fault = options.faults?.forFunction(name);
+    if (fault?.status) {
+      text(res, fault.status, `injected fault: ${name} answered ${fault.status}`, callId);
+      return finish(fault.status);
+    }
+    if (fault?.drop) {
+      res.destroy();
+      return finish(502);
+    }
     const proxied = http.request({ host: '127.0.0.1', port: upstream.port, method: req.method, path, headers, agent }, (answer) => {
       const durationSeconds = (Number(process.hrtime.bigint() - started) / 1e9).toFixed(6);
       res.writeHead(answer.statusCode ?? 502, { ...answer.headers, 'x-call-id': callId, 'x-duration-seconds': durationSeconds });
@@ -166,7 +193,7 @@ export async function startGateway(functions: readonly LoadedFunction[], options
       answer.on('end', () => finish(answer.statusCode ?? 502));
       answer.on('error', () => finish(502));
     });
-    const timer = setTimeout(() => {
+    timer = setTimeout(() => {
       proxied.destroy();
       if (!res.headersSent) text(res, 504, `Function timed out after ${upstream.execTimeoutMs / 1000}s`, callId);
       else res.destroy();
@@ -184,7 +211,10 @@ export async function startGateway(functions: readonly LoadedFunction[], options
       proxied.destroy();
       finish(499);
     });
-    req.pipe(proxied);
+    if (fault?.delayMs) {
+      req.pause();
+      setTimeout(() => req.pipe(proxied), fault.delayMs);
+    } else req.pipe(proxied);
   }
 
   const port = await listen(server, options.port, options.host ?? '127.0.0.1');

@@ -6,9 +6,10 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { seedCatalog } from '../core/catalog';
 import type { Node20Handler } from '../core/node20';
-import { closeStores, openStore, storeTarget, type StoreTarget } from '../core/store/open';
+import { closeStores, openStore, openWrappedStore, storeTarget, type StoreTarget } from '../core/store/open';
 import { readCatalog } from '../seed/catalog';
 import { ROOT, buildIfStale } from './build';
+import { Faults } from './faults';
 import { startGateway, type LoadedFunction } from './gateway';
 import { BASIC_AUTH_SECRET, ensureLocalSecrets } from './secrets';
 import { readStack } from './stack';
@@ -19,6 +20,10 @@ export interface ShopOptions {
   secretsDir?: string;
   stackFile?: string;
   log?: (line: string) => void;
+  /** Fault injection at /system/faults (reliability tests); also SHOP_FAULT_INJECTION=1. */
+  faults?: boolean;
+  /** How often the runtime calls order-sweep, as the cron-connector does in the cluster; 0: never. */
+  sweepEveryMs?: number;
 }
 
 export interface RunningShop {
@@ -26,6 +31,7 @@ export interface RunningShop {
   store: StoreTarget;
   secrets: Record<string, string>;
   functions: string[];
+  faults?: Faults;
   stop(): Promise<void>;
 }
 
@@ -48,7 +54,8 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
   });
 
   const target = storeTarget();
-  const store = await openStore(target);
+  const faults = options.faults || process.env.SHOP_FAULT_INJECTION === '1' ? new Faults() : undefined;
+  const store = faults ? await openWrappedStore(target, (s) => faults.wrapStore(s)) : await openStore(target);
   if ((await store.countProducts()) === 0) {
     const summary = await seedCatalog(store, readCatalog());
     log(`seeded the catalog: ${summary.created} products`);
@@ -57,15 +64,29 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
   const gateway = await startGateway(functions, {
     port: options.port ?? Number(process.env.GATEWAY_PORT ?? 8080),
     basicAuthPassword: secrets[BASIC_AUTH_SECRET] as string,
+    faults,
   });
   process.env.GATEWAY_URL = gateway.url;
+
+  const sweepEveryMs = options.sweepEveryMs ?? Number(process.env.SWEEP_EVERY_MS ?? 60_000);
+  const sweeper =
+    sweepEveryMs > 0 && functions.some((f) => f.name === 'order-sweep')
+      ? setInterval(() => {
+          fetch(`${gateway.url}/function/order-sweep`, { method: 'POST' }).then(
+            (res) => res.arrayBuffer(),
+            (error: unknown) => log(`order-sweep could not be called: ${String(error)}`),
+          );
+        }, sweepEveryMs).unref()
+      : undefined;
 
   return {
     url: gateway.url,
     store: target,
     secrets,
     functions: functions.map((f) => f.name),
+    faults,
     async stop() {
+      clearInterval(sweeper);
       await gateway.close();
       await closeStores();
     },

@@ -167,6 +167,37 @@ describe.each(adapters)('store contract: $name', (adapter) => {
     });
   });
 
+  describe('stock accounting', () => {
+    const ledgerSum = async (productId: string) => (await store.listMovements(productId)).reduce((sum, m) => sum + m.quantity, 0);
+
+    it('keeps supplied = stock + held through restocks racing with reservations', async () => {
+      await store.putProduct(product({ stock: 50 }));
+      await Promise.all([
+        ...Array.from({ length: 40 }, (_, i) => store.holdStock(`ord_${i}`, 'test-mug', 1)),
+        ...Array.from({ length: 5 }, (_, i) => store.setStock('test-mug', 10 + i)),
+        ...Array.from({ length: 10 }, (_, i) => store.releaseHold(`ord_${i}`, 'test-mug')),
+      ]);
+      const [audit] = await store.stockAudit();
+      expect(audit?.supplied).toBe((audit?.stock ?? 0) + (audit?.held ?? 0));
+      const holds = await store.allHolds();
+      expect([...holds.values()].flat().reduce((sum, l) => sum + l.quantity, 0)).toBe(audit?.held);
+      // The ledger tells the same story as the documents.
+      expect(await ledgerSum('test-mug')).toBe(audit?.stock);
+      const movements = await store.listMovements('test-mug');
+      expect(movements.filter((m) => m.kind === 'reserve').reduce((sum, m) => sum - m.quantity, 0) - movements.filter((m) => m.kind === 'release').reduce((sum, m) => sum + m.quantity, 0)).toBe(audit?.held);
+    });
+
+    it('records each movement once, however often it is retried', async () => {
+      await store.putProduct(product({ stock: 5 }));
+      await store.holdStock('ord_1', 'test-mug', 2);
+      await store.holdStock('ord_1', 'test-mug', 2);
+      await store.releaseHold('ord_1', 'test-mug');
+      await store.releaseHold('ord_1', 'test-mug');
+      const recorded = (await store.listMovements('test-mug')).map((m) => `${m.kind} ${m.quantity}`);
+      expect(recorded.sort()).toEqual(['release 2', 'reserve -2', 'supply 5']);
+    });
+  });
+
   describe('reservations', () => {
     it('records the first reservation and keeps it; marks released', async () => {
       const record = { orderId: 'ord_1', status: 'held' as const, items: [], createdAt: at(1), updatedAt: at(1) };
@@ -177,6 +208,19 @@ describe.each(adapters)('store contract: $name', (adapter) => {
       await store.markReservationReleased('ord_never', at(4));
       expect(await store.getReservation('ord_never')).toEqual({ orderId: 'ord_never', status: 'released', items: [], createdAt: at(4), updatedAt: at(4) });
     });
+  });
+
+  it('finds held reservations by creation time and orders by status and age, oldest first', async () => {
+    for (const [id, n] of [['ord_b', 2], ['ord_a', 1], ['ord_c', 9]] as const) {
+      await store.recordReservation({ orderId: id, status: 'held', items: [], createdAt: at(n), updatedAt: at(n) });
+    }
+    await store.markReservationReleased('ord_b', at(3));
+    expect((await store.findHeldReservations(at(0), at(5), 10)).map((r) => r.orderId)).toEqual(['ord_a']);
+    await store.insertOrder(order({ id: 'ord_new', updatedAt: at(8) }));
+    await store.insertOrder(order({ id: 'ord_old', updatedAt: at(2) }));
+    await store.insertOrder(order({ id: 'ord_done', status: 'confirmed', updatedAt: at(1) }));
+    expect((await store.findOrdersByStatus('pending', at(9), 10)).map((o) => o.id)).toEqual(['ord_old', 'ord_new']);
+    expect((await store.findOrdersByStatus('pending', at(5), 10)).map((o) => o.id)).toEqual(['ord_old']);
   });
 
   describe('carts', () => {

@@ -3,15 +3,19 @@
  * reservations). See core/store/store.ts for the guarantees; every stock movement here is one
  * conditional update of one product document.
  */
+import { randomUUID } from 'node:crypto';
 import type { Order, OrderLineRequest, OrderStatus, Product } from '../schemas';
 import type { Collection } from './collection';
-import type { CartRecord, HoldOutcome, ProductPageQuery, PutOutcome, ReservationRecord, ShopStore } from './store';
+import type { CartRecord, HoldOutcome, ProductPageQuery, PutOutcome, ReservationRecord, ShopStore, StockAudit, StockMovement } from './store';
 
 export interface ProductDoc extends Omit<Product, 'id'> {
   _id: string;
   /** Units each order holds, by order id. */
   holds?: Record<string, number>;
+  /** Every unit ever put on sale; stock + sum(holds) always equals it. */
+  supplied?: number;
 }
+export type MovementDoc = Omit<StockMovement, 'id'> & { _id: string };
 export interface CartDoc {
   _id: string;
   lines: OrderLineRequest[];
@@ -26,13 +30,16 @@ export interface ReservationDoc extends Partial<Omit<ReservationRecord, 'orderId
 
 export interface ShopCollections {
   products: Collection<ProductDoc>;
+  movements: Collection<MovementDoc>;
   carts: Collection<CartDoc>;
   orders: Collection<OrderDoc>;
   reservations: Collection<ReservationDoc>;
 }
 
-/** Reads never carry the holds map: it is bookkeeping, and it can be large. */
-const WITHOUT_HOLDS = { holds: 0 } as const;
+/** Reads never carry the bookkeeping: the holds map can be large. */
+const WITHOUT_HOLDS = { holds: 0, supplied: 0 } as const;
+/** Optimistic retries for stock changes that race with reservations. */
+const MAX_ATTEMPTS = 20;
 const holdField = (orderId: string) => `holds.${orderId}`;
 
 function toProduct(doc: ProductDoc): Product {
@@ -41,6 +48,11 @@ function toProduct(doc: ProductDoc): Product {
 
 function catalogFields(p: Product): Omit<ProductDoc, '_id' | 'holds'> {
   return { name: p.name, description: p.description, priceCents: p.priceCents, stock: p.stock, image: p.image };
+}
+
+function toReservation(doc: ReservationDoc): ReservationRecord {
+  // A tombstone written by a release that came first has no items or creation time.
+  return { orderId: doc._id, status: doc.status, items: doc.items ?? [], createdAt: doc.createdAt ?? doc.updatedAt, updatedAt: doc.updatedAt };
 }
 
 function toOrder({ _id, ...rest }: OrderDoc): Order {
@@ -54,6 +66,7 @@ function nameContains(q: string): RegExp {
 
 export class DocumentStore implements ShopStore {
   private readonly products: Collection<ProductDoc>;
+  private readonly movements: Collection<MovementDoc>;
   private readonly carts: Collection<CartDoc>;
   private readonly orders: Collection<OrderDoc>;
   private readonly reservations: Collection<ReservationDoc>;
@@ -62,7 +75,7 @@ export class DocumentStore implements ShopStore {
     collections: ShopCollections,
     private readonly onClose: () => Promise<void>,
   ) {
-    ({ products: this.products, carts: this.carts, orders: this.orders, reservations: this.reservations } = collections);
+    ({ products: this.products, movements: this.movements, carts: this.carts, orders: this.orders, reservations: this.reservations } = collections);
   }
 
   async listProducts({ q, limit, after }: ProductPageQuery): Promise<Product[]> {
@@ -87,15 +100,73 @@ export class DocumentStore implements ShopStore {
 
   async putProduct(product: Product): Promise<PutOutcome> {
     const fields = catalogFields(product);
-    const existing = await this.products.findOne({ _id: product.id }, WITHOUT_HOLDS);
-    if (existing && (Object.keys(fields) as (keyof typeof fields)[]).every((k) => existing[k] === fields[k])) return 'unchanged';
-    const { upserted } = await this.products.updateOne({ _id: product.id }, { $set: fields }, { upsert: true });
-    return upserted ? 'created' : 'updated';
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const existing = await this.products.findOne({ _id: product.id }, { holds: 0 });
+      if (!existing) {
+        if (await this.products.insertOnce({ _id: product.id, ...fields, holds: {}, supplied: fields.stock })) {
+          await this.recordSupply(product.id, fields.stock);
+          return 'created';
+        }
+        continue; // created meanwhile: update it instead
+      }
+      if ((Object.keys(fields) as (keyof typeof fields)[]).every((k) => existing[k] === fields[k])) return 'unchanged';
+      if (await this.replaceStock(existing, { $set: fields }, fields.stock)) return 'updated';
+    }
+    throw new Error(`Product ${product.id} kept changing; try again`);
   }
 
   async setStock(productId: string, stock: number): Promise<Product | null> {
-    const { doc } = await this.products.updateOne({ _id: productId }, { $set: { stock } });
-    return doc && toProduct(doc);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const existing = await this.products.findOne({ _id: productId }, { holds: 0 });
+      if (!existing) return null;
+      const updated = await this.replaceStock(existing, { $set: { stock } }, stock);
+      if (updated) return toProduct(updated);
+    }
+    throw new Error(`The stock of ${productId} kept changing; try again`);
+  }
+
+  /**
+   * Sets the available stock, conditional on it not having moved since it was read, and
+   * counts the difference as supplied; null when a reservation got there first.
+   */
+  private async replaceStock(existing: ProductDoc, update: { $set: object }, stock: number): Promise<ProductDoc | null> {
+    const delta = stock - existing.stock;
+    const { doc } = await this.products.updateOne({ _id: existing._id, stock: existing.stock }, delta === 0 ? update : { ...update, $inc: { supplied: delta } });
+    if (doc && delta !== 0) await this.recordSupply(existing._id, delta);
+    return doc;
+  }
+
+  private recordSupply(productId: string, quantity: number): Promise<void> {
+    return this.recordMovement({ id: `supply:${productId}:${randomUUID()}`, productId, kind: 'supply', quantity, at: new Date().toISOString() });
+  }
+
+  async recordMovement({ id, ...movement }: StockMovement): Promise<void> {
+    await this.movements.insertOnce({ _id: id, ...movement });
+  }
+
+  async listMovements(productId?: string): Promise<StockMovement[]> {
+    const docs = await this.movements.find(productId ? { productId } : {}, { sort: { at: 1, _id: 1 } });
+    return docs.map(({ _id, ...m }) => ({ id: _id, ...m }));
+  }
+
+  async stockAudit(): Promise<StockAudit[]> {
+    const docs = await this.products.find({}, { sort: { _id: 1 }, projection: { stock: 1, holds: 1, supplied: 1 } });
+    return docs.map((d) => ({
+      productId: d._id,
+      stock: d.stock,
+      held: Object.values(d.holds ?? {}).reduce((a, b) => a + b, 0),
+      supplied: d.supplied ?? d.stock,
+    }));
+  }
+
+  async allHolds(): Promise<Map<string, OrderLineRequest[]>> {
+    const byOrder = new Map<string, OrderLineRequest[]>();
+    for (const d of await this.products.find({}, { projection: { holds: 1 } })) {
+      for (const [orderId, quantity] of Object.entries(d.holds ?? {})) {
+        byOrder.set(orderId, [...(byOrder.get(orderId) ?? []), { productId: d._id, quantity }]);
+      }
+    }
+    return byOrder;
   }
 
   removeProductsExcept(keep: readonly string[]): Promise<number> {
@@ -108,11 +179,18 @@ export class DocumentStore implements ShopStore {
       { _id: productId, stock: { $gte: quantity }, [field]: { $exists: false } },
       { $inc: { stock: -quantity }, $set: { [field]: quantity } },
     );
-    if (doc) return { status: 'held', product: toProduct(doc), quantity };
+    if (doc) {
+      await this.recordHoldMovement('reserve', orderId, productId, -quantity);
+      return { status: 'held', product: toProduct(doc), quantity };
+    }
     const current = await this.products.findOne({ _id: productId });
     if (!current) return { status: 'unknown-product' };
     const held = current.holds?.[orderId];
-    if (held !== undefined) return { status: 'already-held', product: toProduct(current), quantity: held };
+    if (held !== undefined) {
+      // Held by an earlier attempt, which may have stopped before recording it.
+      await this.recordHoldMovement('reserve', orderId, productId, -held);
+      return { status: 'already-held', product: toProduct(current), quantity: held };
+    }
     return { status: 'insufficient', available: current.stock };
   }
 
@@ -122,7 +200,13 @@ export class DocumentStore implements ShopStore {
     if (held === undefined) return 0;
     // Conditional on the hold still being there: of two concurrent releases, one returns the units.
     const { doc } = await this.products.updateOne({ _id: productId, [field]: held }, { $inc: { stock: held }, $unset: { [field]: '' } });
-    return doc ? held : 0;
+    if (!doc) return 0;
+    await this.recordHoldMovement('release', orderId, productId, held);
+    return held;
+  }
+
+  private recordHoldMovement(kind: 'reserve' | 'release', orderId: string, productId: string, quantity: number): Promise<void> {
+    return this.recordMovement({ id: `${kind}:${orderId}:${productId}`, productId, kind, quantity, orderId, at: new Date().toISOString() });
   }
 
   async findHolds(orderId: string): Promise<OrderLineRequest[]> {
@@ -132,8 +216,7 @@ export class DocumentStore implements ShopStore {
 
   async getReservation(orderId: string): Promise<ReservationRecord | null> {
     const doc = await this.reservations.findOne({ _id: orderId });
-    if (!doc) return null;
-    return { orderId, status: doc.status, items: doc.items ?? [], createdAt: doc.createdAt ?? doc.updatedAt, updatedAt: doc.updatedAt };
+    return doc && toReservation(doc);
   }
 
   async recordReservation(record: ReservationRecord): Promise<ReservationRecord> {
@@ -144,6 +227,11 @@ export class DocumentStore implements ShopStore {
 
   async markReservationReleased(orderId: string, at: string): Promise<void> {
     await this.reservations.updateOne({ _id: orderId }, { $set: { status: 'released', updatedAt: at } }, { upsert: true });
+  }
+
+  async findHeldReservations(from: string, to: string, limit: number): Promise<ReservationRecord[]> {
+    const docs = await this.reservations.find({ status: 'held', createdAt: { $gte: from, $lt: to } }, { sort: { createdAt: 1 }, limit });
+    return docs.map(toReservation);
   }
 
   async getCart(shopperId: string): Promise<CartRecord> {
@@ -172,6 +260,10 @@ export class DocumentStore implements ShopStore {
 
   async listOrders(shopperId: string, limit: number): Promise<Order[]> {
     return (await this.orders.find({ shopperId }, { sort: { createdAt: -1, _id: -1 }, limit })).map(toOrder);
+  }
+
+  async findOrdersByStatus(status: OrderStatus, before: string, limit: number): Promise<Order[]> {
+    return (await this.orders.find({ status, updatedAt: { $lt: before } }, { sort: { updatedAt: 1 }, limit })).map(toOrder);
   }
 
   async transitionOrder(orderId: string, from: readonly OrderStatus[], changes: Partial<Order>): Promise<Order | null> {

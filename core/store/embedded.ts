@@ -11,7 +11,7 @@ import Datastore from '@seald-io/nedb';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Collection } from './collection';
-import { DocumentStore, type CartDoc, type OrderDoc, type ProductDoc, type ReservationDoc } from './document-store';
+import { DocumentStore, type CartDoc, type MovementDoc, type OrderDoc, type ProductDoc, type ReservationDoc } from './document-store';
 import type { ShopStore } from './store';
 
 const COMPACT_EVERY_MS = 10 * 60_000;
@@ -88,9 +88,10 @@ export async function openEmbeddedStore(dataDir: string): Promise<ShopStore> {
     };
     const collections = {
       products: await open<ProductDoc>('products', ['name']),
+      movements: await open<MovementDoc>('movements', ['productId']),
       carts: await open<CartDoc>('carts'),
-      orders: await open<OrderDoc>('orders', ['shopperId']),
-      reservations: await open<ReservationDoc>('reservations'),
+      orders: await open<OrderDoc>('orders', ['shopperId', 'status']),
+      reservations: await open<ReservationDoc>('reservations', ['status']),
     };
     return new DocumentStore(collections, async () => {
       for (const db of files) {

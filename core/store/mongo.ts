@@ -5,7 +5,7 @@
  */
 import { MongoClient, MongoServerError, type Collection as MongoCollection, type Document, type Filter as MongoFilter } from 'mongodb';
 import type { Collection } from './collection';
-import { DocumentStore, type CartDoc, type OrderDoc, type ProductDoc, type ReservationDoc } from './document-store';
+import { DocumentStore, type CartDoc, type MovementDoc, type OrderDoc, type ProductDoc, type ReservationDoc } from './document-store';
 import type { ShopStore } from './store';
 
 const DUPLICATE_KEY = 11000;
@@ -53,12 +53,18 @@ export async function openMongoStore(url: string, dbName?: string): Promise<Shop
     // findHolds looks an order up by a field named after it: a wildcard index serves that.
     await products.createIndex({ 'holds.$**': 1 });
     await orders.createIndex({ shopperId: 1, createdAt: -1, _id: -1 });
+    await orders.createIndex({ status: 1, updatedAt: 1 });
+    const movements = db.collection<MovementDoc>('movements');
+    await movements.createIndex({ productId: 1, at: 1 });
+    const reservations = db.collection<ReservationDoc>('reservations');
+    await reservations.createIndex({ status: 1, createdAt: 1 });
     return new DocumentStore(
       {
         products: collection(products),
+        movements: collection(movements),
         carts: collection(db.collection<CartDoc>('carts')),
         orders: collection(orders),
-        reservations: collection(db.collection<ReservationDoc>('reservations')),
+        reservations: collection(reservations),
       },
       () => client.close(),
     );

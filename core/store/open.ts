@@ -48,6 +48,16 @@ async function connect(target: StoreTarget): Promise<ShopStore> {
   return openEmbeddedStore(target.location);
 }
 
+/**
+ * Opens the store and puts `wrap(store)` in its place for everyone in this process (the local
+ * runtime's fault injection wraps it this way).
+ */
+export async function openWrappedStore(target: StoreTarget, wrap: (store: ShopStore) => ShopStore): Promise<ShopStore> {
+  const wrapped = wrap(await openStore(target));
+  registry.set(`${target.kind}:${target.location}`, Promise.resolve(wrapped));
+  return wrapped;
+}
+
 /** Closes every store this process opened (clean shutdown, tests). */
 export async function closeStores(): Promise<void> {
   const open = [...registry.values()];

@@ -5,9 +5,11 @@
  *
  * Every operation that moves stock is a single atomic update of one product document, so it
  * cannot oversell and can be retried: a product carries `holds`, the units each order has
- * taken from it, keyed by order id. Holding twice for the same order, or releasing twice,
- * changes nothing the second time. The multi-item rules (all or nothing, compensation) are
- * built on these in core/inventory.ts.
+ * taken from it, keyed by order id, and `supplied`, every unit ever put on sale. Holding twice
+ * for the same order, or releasing twice, changes nothing the second time, and
+ * supplied = stock + sum(holds) holds for every product at every moment, crash or not.
+ * Each movement is also recorded in a ledger, right after the update it describes. The
+ * multi-item rules (all or nothing, compensation) are built on these in core/inventory.ts.
  */
 import type { Order, OrderLineRequest, OrderStatus, PricedLine, Product } from '../schemas';
 
@@ -42,6 +44,31 @@ export interface ProductPageQuery {
 
 export type PutOutcome = 'created' | 'updated' | 'unchanged';
 
+/**
+ * One record per change of a product's available stock: units supplied (a new product, a
+ * restock), reserved for an order, or released by one. Ids are derived from what moved
+ * (reserve:ORDER:PRODUCT ...), so recording a movement twice keeps one record.
+ */
+export interface StockMovement {
+  id: string;
+  productId: string;
+  kind: 'supply' | 'reserve' | 'release';
+  /** The change of available stock: negative for a reservation. */
+  quantity: number;
+  orderId?: string;
+  at: string;
+}
+
+/** A product's stock as the documents hold it: supplied = stock + held, always. */
+export interface StockAudit {
+  productId: string;
+  stock: number;
+  /** Units held by orders (pending reservations and confirmed orders). */
+  held: number;
+  /** Every unit ever put on sale: the initial stock plus restocks. */
+  supplied: number;
+}
+
 export interface ShopStore {
   // catalog
   listProducts(query: ProductPageQuery): Promise<Product[]>;
@@ -54,11 +81,20 @@ export interface ShopStore {
   /** Deletes products not in `keep` (a catalog reset); returns how many went. */
   removeProductsExcept(keep: readonly string[]): Promise<number>;
 
+  // stock accounting
+  /** Records a movement unless one with its id exists. */
+  recordMovement(movement: StockMovement): Promise<void>;
+  listMovements(productId?: string): Promise<StockMovement[]>;
+  stockAudit(): Promise<StockAudit[]>;
+
   // stock holds, one atomic update each
   holdStock(orderId: string, productId: string, quantity: number): Promise<HoldOutcome>;
   /** Returns the order's held units of one product to stock; 0 if it held none. */
   releaseHold(orderId: string, productId: string): Promise<number>;
   findHolds(orderId: string): Promise<OrderLineRequest[]>;
+
+  /** The orders of every product hold: which products each order holds, and how many units. */
+  allHolds(): Promise<Map<string, OrderLineRequest[]>>;
 
   // reservations: what an order's holds were priced at, and whether they were released
   getReservation(orderId: string): Promise<ReservationRecord | null>;
@@ -66,6 +102,8 @@ export interface ShopStore {
   recordReservation(record: ReservationRecord): Promise<ReservationRecord>;
   /** Marks (or creates) the reservation as released, so a late hold for it is undone. */
   markReservationReleased(orderId: string, at: string): Promise<void>;
+  /** Held reservations created in [from, to), oldest first (for the sweep). */
+  findHeldReservations(from: string, to: string, limit: number): Promise<ReservationRecord[]>;
 
   // carts
   getCart(shopperId: string): Promise<CartRecord>;
@@ -77,6 +115,8 @@ export interface ShopStore {
   insertOrder(order: Order): Promise<{ inserted: boolean; order: Order }>;
   getOrder(orderId: string): Promise<Order | null>;
   listOrders(shopperId: string, limit: number): Promise<Order[]>;
+  /** Orders in `status` last changed before `before`, oldest first (for the sweep). */
+  findOrdersByStatus(status: OrderStatus, before: string, limit: number): Promise<Order[]>;
   /** Applies `changes` only if the order is in one of `from`; returns the new order or null. */
   transitionOrder(orderId: string, from: readonly OrderStatus[], changes: Partial<Order>): Promise<Order | null>;
 

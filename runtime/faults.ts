@@ -1,0 +1,100 @@
+/**
+ * Fault injection for the reliability tests: off unless the runtime is started with
+ * `faults: true` (or SHOP_FAULT_INJECTION=1); then POST /system/faults (basic auth) sets a
+ * plan and DELETE /system/faults clears it.
+ *
+ * - At the gateway, per function: answer a status without calling it, drop the connection,
+ *   or delay the call (a delay past exec_timeout is a gateway timeout, 504).
+ * - In the store, per operation: fail (the database is unreachable: 503), hang (the
+ *   process died there: the call never finishes) or slow (delayMs, then the real operation:
+ *   a slow function that still finishes after its caller gave up), after letting `after`
+ *   calls through.
+ */
+import { z } from 'zod';
+import type { ShopStore } from '../core/store/store';
+
+const Times = z.number().int().min(1).optional();
+
+export const FaultPlan = z.strictObject({
+  functions: z
+    .record(
+      z.string(),
+      z.strictObject({ status: z.number().int().min(400).max(599).optional(), drop: z.boolean().optional(), delayMs: z.number().int().min(0).max(60_000).optional(), times: Times }),
+    )
+    .optional(),
+  store: z
+    .array(
+      z.strictObject({
+        operation: z.string(),
+        mode: z.enum(['fail', 'hang', 'slow']),
+        delayMs: z.number().int().min(0).max(60_000).optional(),
+        after: z.number().int().min(0).optional(),
+        times: Times,
+      }),
+    )
+    .optional(),
+});
+export type FaultPlan = z.infer<typeof FaultPlan>;
+
+export interface FunctionFault {
+  status?: number;
+  drop?: boolean;
+  delayMs?: number;
+}
+
+export class Faults {
+  private plan: FaultPlan = {};
+  private readonly seen = new Map<string, number>();
+  private readonly used = new Map<string, number>();
+  /** How many faults fired, for the tests' reports. */
+  injected = 0;
+
+  set(plan: FaultPlan): void {
+    this.plan = plan;
+    this.seen.clear();
+    this.used.clear();
+  }
+
+  clear(): void {
+    this.set({});
+  }
+
+  /** The fault for this call of a function, if one is due. */
+  forFunction(name: string): FunctionFault | undefined {
+    const fault = this.plan.functions?.[name];
+    if (!fault || !this.take(`fn:${name}`, 0, fault.times)) return undefined;
+    return fault;
+  }
+
+  /** Wraps a store so that planned operations fail or hang. */
+  wrapStore(store: ShopStore): ShopStore {
+    return new Proxy(store, {
+      get: (target, property, receiver) => {
+        const value = Reflect.get(target, property, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          const fault = this.plan.store?.find((f) => f.operation === property);
+          if (fault && this.take(`store:${String(property)}`, fault.after ?? 0, fault.times)) {
+            if (fault.mode === 'hang') return new Promise(() => {});
+            if (fault.mode === 'slow') return new Promise((r) => setTimeout(r, fault.delayMs ?? 1000)).then(() => value.apply(target, args));
+            const error = new Error(`injected fault: ${String(property)} failed`);
+            error.name = 'MongoNetworkError';
+            return Promise.reject(error);
+          }
+          return value.apply(target, args);
+        };
+      },
+    });
+  }
+
+  private take(key: string, after: number, times: number | undefined): boolean {
+    const seen = (this.seen.get(key) ?? 0) + 1;
+    this.seen.set(key, seen);
+    if (seen <= after) return false;
+    const used = this.used.get(key) ?? 0;
+    if (times !== undefined && used >= times) return false;
+    this.used.set(key, used + 1);
+    this.injected++;
+    return true;
+  }
+}
