@@ -87,10 +87,17 @@ export async function repairLedger(store: ShopStore, now: () => string): Promise
       }
     }
     for (const m of movements) {
-      if (m.kind !== 'reserve' || !m.orderId || productHolds.has(m.orderId)) continue;
-      // The hold is gone, so it was released; its release entry may be missing.
+      if (!m.orderId) continue;
+      const reserveId = `reserve:${m.orderId}:${audit.productId}`;
       const releaseId = `release:${m.orderId}:${audit.productId}`;
-      if (!ids.has(releaseId)) await record({ id: releaseId, productId: audit.productId, kind: 'release', quantity: -m.quantity, orderId: m.orderId, at: now() });
+      // A hold that is gone was released; its release entry may be missing.
+      if (m.kind === 'reserve' && !productHolds.has(m.orderId) && !ids.has(releaseId)) {
+        await record({ id: releaseId, productId: audit.productId, kind: 'release', quantity: -m.quantity, orderId: m.orderId, at: now() });
+      }
+      // A release implies the hold it gave back, even if the process died before recording it.
+      if (m.kind === 'release' && !ids.has(reserveId)) {
+        await record({ id: reserveId, productId: audit.productId, kind: 'reserve', quantity: -m.quantity, orderId: m.orderId, at: m.at });
+      }
     }
     const supplied = movements.filter((m) => m.kind === 'supply').reduce((sum, m) => sum + m.quantity, 0);
     if (supplied !== audit.supplied) {

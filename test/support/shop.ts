@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startShop, type RunningShop } from '../../runtime/shop';
+import { startShop, type RunningShop, type ShopOptions } from '../../runtime/shop';
 import { request, type CallOptions } from './fixtures';
 
 export interface TestShop {
@@ -19,10 +19,10 @@ export interface TestShop {
   stop(): Promise<void>;
 }
 
-export async function startTestShop(): Promise<TestShop> {
+export async function startTestShop(extra: Pick<ShopOptions, 'faults'> = {}): Promise<TestShop> {
   const dir = mkdtempSync(join(tmpdir(), 'shop-e2e-'));
   const dataDir = join(dir, 'data');
-  const options = { port: 0, dataDir, secretsDir: join(dir, 'secrets') };
+  const options = { port: 0, dataDir, secretsDir: join(dir, 'secrets'), sweepEveryMs: 0, ...extra };
   const shop = await startShop(options);
   // A restart comes back on the same address, as the cluster's gateway would.
   options.port = Number(new URL(shop.url).port);

@@ -1,0 +1,98 @@
+/**
+ * Crash: `npm start` killed with SIGKILL in the middle of a checkout rush, then started again
+ * on the same data directory. Every order the shop acknowledged (201) must still be there and
+ * confirmed, and once the abandoned checkouts are swept the stock invariant must hold,
+ * checked from the data files themselves.
+ */
+import { openEmbeddedStore } from '../core/store/embedded';
+import { newIdempotencyKey, newShopperId, request } from './support/fixtures';
+import { checkInvariant, ordersOf, report } from './support/invariant';
+import { shopProcessHome, type ShopProcessHome } from './support/process';
+
+const FULL = process.env.RELIABILITY === 'full';
+const profile = FULL ? { shoppers: 150, rounds: 3 } : { shoppers: 40, rounds: 1 };
+const customer = { name: 'Crash Test', email: 'crash@example.com', address: '1 Kill Street' };
+
+let home: ShopProcessHome;
+beforeAll(async () => {
+  home = await shopProcessHome();
+});
+afterAll(() => home.dispose());
+
+it('keeps every acknowledged order through SIGKILL, and the stock invariant after the sweep', async () => {
+  const env = { SWEEP_EVERY_MS: '0', RESERVATION_TTL_SECONDS: '1' };
+  const shoppers: string[] = [];
+  const acknowledged = new Map<string, string>(); // order id -> shopper
+  let sent = 0;
+  let unanswered = 0;
+  let shop = await home.start(env);
+  const admin = { authorization: `Bearer ${(await import('node:fs')).readFileSync(`${home.dir}/secrets/shop-admin-token`, 'utf8')}` };
+
+  for (let round = 0; round < profile.rounds; round++) {
+    await request(home.fn('inventory-restock'), { headers: admin, body: { productId: 'espresso-tamper', stock: 30 } });
+    await request(home.fn('inventory-restock'), { headers: admin, body: { productId: 'paper-filters-100', stock: 100_000 } });
+    const roundShoppers = Array.from({ length: profile.shoppers }, newShopperId);
+    shoppers.push(...roundShoppers);
+    for (const s of roundShoppers) {
+      await request(home.fn('cart-add'), { body: { shopperId: s, productId: 'espresso-tamper', quantity: 1 } });
+      await request(home.fn('cart-add'), { body: { shopperId: s, productId: 'paper-filters-100', quantity: 2 } });
+    }
+    // The rush, and the kill in its middle: once a fifth of the shoppers have their order.
+    const killAfter = Math.ceil(profile.shoppers / 5);
+    let acknowledgedThisRound = 0;
+    let killed = false;
+    const answers = roundShoppers.map((s) =>
+      request(home.fn('order-create'), { body: { shopperId: s, customer }, headers: { 'idempotency-key': newIdempotencyKey() } }).then(
+        (res) => {
+          if (res.status === 201) {
+            acknowledged.set(res.json.id, s);
+            if (++acknowledgedThisRound >= killAfter && !killed) {
+              killed = true;
+              shop.signal('SIGKILL');
+            }
+          }
+          return res.status;
+        },
+        () => 0,
+      ),
+    );
+    sent += answers.length;
+    const statuses = await Promise.all(answers);
+    unanswered += statuses.filter((s) => s === 0).length;
+    expect(await shop.exited).toBeNull(); // killed by the signal
+    shop = await home.start(env);
+
+    for (const [orderId, shopperId] of acknowledged) {
+      const order = await request(home.fn('order-get'), { query: { id: orderId, shopperId } });
+      expect(order.status).toBe(200);
+      expect(order.json.status).toBe('confirmed');
+    }
+  }
+
+  // Let the abandoned checkouts expire, sweep them, stop cleanly, then audit the files.
+  await new Promise((r) => setTimeout(r, 1_100));
+  const sweep = await request(home.fn('order-sweep'), { method: 'POST' });
+  expect(sweep.status).toBe(200);
+  shop.signal('SIGTERM');
+  expect(await shop.exited).toBe(0);
+
+  const store = await openEmbeddedStore(home.dataDir);
+  try {
+    const orders = await ordersOf(store, shoppers);
+    const result = await checkInvariant(store, orders);
+    expect(result.violations).toEqual([]);
+    expect(orders.filter((o) => o.status === 'pending')).toEqual([]);
+    report('crash', {
+      rounds: profile.rounds,
+      checkoutsSent: sent,
+      acknowledged: acknowledged.size,
+      cutOffByKill: unanswered,
+      confirmedAfterRestart: orders.filter((o) => o.status === 'confirmed').length,
+      sweptPending: sweep.json.failedOrders,
+      ledgerRepairs: sweep.json.ledgerRepairs,
+      invariantChecks: result.checks,
+    });
+  } finally {
+    await store.close();
+  }
+});
