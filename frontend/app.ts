@@ -29,12 +29,16 @@ const VIEWS = join(__dirname, 'views');
 const PUBLIC = join(__dirname, 'public');
 
 const Quantity = z.string().regex(/^\d{1,2}$/, 'Choose a quantity from 1 to 99').transform(Number).pipe(z.number().int().min(1).max(MAX_LINE_QUANTITY));
-const AddForm = z.object({ productId: ProductId, quantity: Quantity });
-const UpdateForm = z.object({
+// The pages' own forms send exactly these fields (and _csrf): anything else is a forged request.
+const Csrf = z.string();
+const AddForm = z.strictObject({ _csrf: Csrf, productId: ProductId, quantity: Quantity });
+const UpdateForm = z.strictObject({
+  _csrf: Csrf,
   productId: ProductId,
   quantity: z.string().regex(/^\d{1,2}$/).transform(Number).pipe(z.number().int().min(0).max(MAX_LINE_QUANTITY)),
 });
-const CheckoutForm = z.object({ name: z.string(), email: z.string(), address: z.string(), idempotencyKey: IdempotencyKey });
+const CheckoutForm = z.strictObject({ _csrf: Csrf, name: z.string(), email: z.string(), address: z.string(), idempotencyKey: IdempotencyKey });
+const CancelForm = z.strictObject({ _csrf: Csrf });
 const CatalogQuery = z.object({
   q: z.string().max(100).optional(),
   cursor: z.string().max(200).regex(/^[A-Za-z0-9_-]+$/).optional(),
@@ -150,7 +154,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
         const line = cart.items.find((i) => i.productId === form.data.productId);
         sessions.flash(req, res, { kind: 'success', text: `Added ${form.data.quantity} × ${line?.name ?? 'item'} to your cart.` });
       } catch (error) {
-        sessions.flash(req, res, { kind: 'error', text: await shopperMessage(error, shop) });
+        if (await refusedCartChange(req, res, error)) return;
       }
       res.redirect(303, back(req, '/'));
     }),
@@ -173,11 +177,25 @@ export function createStorefront(config: StorefrontConfig): express.Express {
         await shop.setCartQuantity(req.session.shopperId, form.data.productId, form.data.quantity, res.locals.callId);
         sessions.flash(req, res, { kind: 'success', text: form.data.quantity === 0 ? 'Removed from your cart.' : 'Cart updated.' });
       } catch (error) {
-        sessions.flash(req, res, { kind: 'error', text: await shopperMessage(error, shop) });
+        if (await refusedCartChange(req, res, error)) return;
       }
       res.redirect(303, '/cart');
     }),
   );
+
+  /**
+   * A cart change the backend refused: out of stock and the like become a message on the next
+   * page; an unknown product has no page to go back to, so it gets the 404 page. True when
+   * the response is sent.
+   */
+  const refusedCartChange = async (req: Request, res: Response, error: unknown): Promise<boolean> => {
+    if (isShopError(error) && error.status === 404) {
+      renderError(res, 404, 'That product is not sold here.');
+      return true;
+    }
+    sessions.flash(req, res, { kind: 'error', text: await shopperMessage(error, shop) });
+    return false;
+  };
 
   const renderCheckout = async (req: Request, res: Response, status: number, form: Record<string, string>, errors: Record<string, string>) => {
     const cart = await cartCount(req, res);
@@ -198,7 +216,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
     route(async (req, res) => {
       const form = CheckoutForm.safeParse(req.body);
       if (!form.success) return renderError(res, 400, 'This checkout form is not valid. Go back and reload the page.');
-      const { idempotencyKey, ...fields } = form.data;
+      const { idempotencyKey, _csrf, ...fields } = form.data;
       const customer = Customer.safeParse(fields);
       if (!customer.success) {
         const errors = Object.fromEntries(customer.error.issues.map((i) => [String(i.path[0]), fieldMessage(String(i.path[0]))]));
@@ -241,11 +259,13 @@ export function createStorefront(config: StorefrontConfig): express.Express {
     route(async (req, res) => {
       const id = OrderId.safeParse(req.params.id);
       if (!id.success) return renderError(res, 404, 'There is no such order.');
+      if (!CancelForm.safeParse(req.body).success) return renderError(res, 400, 'That request was not valid.');
       try {
         await shop.cancelOrder(id.data, req.session.shopperId, res.locals.callId);
         sessions.flash(req, res, { kind: 'success', text: `Order ${id.data} is cancelled.` });
       } catch (error) {
-        if (!isShopError(error) || error.status >= 500) throw error;
+        // Not this shopper's order (404) goes to the error page; "cannot be cancelled" is news for the list.
+        if (!isShopError(error) || error.status !== 409) throw error;
         sessions.flash(req, res, { kind: 'error', text: error.message });
       }
       res.redirect(303, '/orders');
@@ -310,7 +330,6 @@ async function shopperMessage(error: unknown, shop: ShopClient): Promise<string>
     return names.length ? `Sorry, ${names.join('; ')}.` : 'Sorry, some items are out of stock.';
   }
   if (error.code === 'CART_EMPTY') return 'Your cart is empty.';
-  if (error.code === 'PRODUCT_NOT_FOUND') return 'That product is no longer sold.';
   return error.message;
 }
 

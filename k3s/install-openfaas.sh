@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# VM 2: installs Helm, OpenFaaS CE from its Helm chart with k3s/openfaas-values.yaml, and
-# faas-cli, then logs faas-cli in to the gateway. Safe to run again (helm upgrade --install).
+# VM 2: installs Helm, OpenFaaS CE from its Helm chart with k3s/openfaas-values.yaml, the
+# cron-connector (for order-sweep) and faas-cli, then logs faas-cli in to the gateway. Safe to
+# run again (helm upgrade --install).
 source "$(dirname "$0")/common.sh"
 need_root
 
@@ -19,6 +20,10 @@ helm repo add openfaas https://openfaas.github.io/faas-netes/ >/dev/null
 helm repo update openfaas >/dev/null
 helm upgrade --install openfaas openfaas/openfaas --namespace openfaas -f "${K3S_DIR}/openfaas-values.yaml" --wait
 kubectl -n openfaas rollout status deploy/gateway --timeout=180s
+
+# order-sweep runs every minute: the cron-connector calls functions annotated topic=cron-function.
+log "installing the cron-connector"
+helm upgrade --install cron-connector openfaas/cron-connector --namespace openfaas --wait
 
 log "logging faas-cli in to ${OPENFAAS_URL}"
 gateway_password | faas-cli login -u admin --password-stdin -g "$OPENFAAS_URL"

@@ -166,26 +166,26 @@ export async function startGateway(functions: readonly LoadedFunction[], options
       'x-forwarded-for': req.socket.remoteAddress ?? '',
       'x-forwarded-host': req.headers.host ?? '',
     };
+    const logCall = (status: number) => {
+      const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+      logLine('info', 'call', { function: name, callId, method: req.method, path, status, durationMs: Math.round(durationMs * 100) / 100 });
+    };
+    const fault = options.faults?.forFunction(name);
+    if (fault?.status || fault?.drop) {
+      upstream.inflight--;
+      if (fault.status) text(res, fault.status, `injected fault: ${name} answered ${fault.status}`, callId);
+      else res.destroy();
+      return logCall(fault.status ?? 502);
+    }
+
     let done = false;
-    let timer: NodeJS.Timeout | undefined;
     const finish = (status: number) => {
       if (done) return;
       done = true;
       upstream.inflight--;
       clearTimeout(timer);
-      const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
-      logLine('info', 'call', { function: name, callId, method: req.method, path, status, durationMs: Math.round(durationMs * 100) / 100 });
+      logCall(status);
     };
-
-    const fault = options.faults?.forFunction(name);
-    if (fault?.status) {
-      text(res, fault.status, `injected fault: ${name} answered ${fault.status}`, callId);
-      return finish(fault.status);
-    }
-    if (fault?.drop) {
-      res.destroy();
-      return finish(502);
-    }
     const proxied = http.request({ host: '127.0.0.1', port: upstream.port, method: req.method, path, headers, agent }, (answer) => {
       const durationSeconds = (Number(process.hrtime.bigint() - started) / 1e9).toFixed(6);
       res.writeHead(answer.statusCode ?? 502, { ...answer.headers, 'x-call-id': callId, 'x-duration-seconds': durationSeconds });
@@ -193,7 +193,7 @@ export async function startGateway(functions: readonly LoadedFunction[], options
       answer.on('end', () => finish(answer.statusCode ?? 502));
       answer.on('error', () => finish(502));
     });
-    timer = setTimeout(() => {
+    const timer = setTimeout(() => {
       proxied.destroy();
       if (!res.headersSent) text(res, 504, `Function timed out after ${upstream.execTimeoutMs / 1000}s`, callId);
       else res.destroy();
