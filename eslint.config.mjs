@@ -20,6 +20,10 @@ export default tseslint.config(
     languageOptions: { globals: { db: 'readonly', print: 'readonly' } },
   },
   {
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { exports: 'writable', globalThis: 'readonly' } },
+  },
+  {
     files: ['**/*.js'],
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },

@@ -1,7 +1,7 @@
 /**
  * Browsing the catalog and changing it (admin).
  */
-import { z } from 'zod';
+import { z } from './zod';
 import { invalidInput, notFound } from './errors';
 import type { Product } from './schemas';
 import type { PutOutcome, ShopStore } from './store/store';

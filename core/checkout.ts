@@ -15,7 +15,8 @@ import { createHash } from 'node:crypto';
 import { changeCart } from './cart';
 import { conflict, notFound, shopError, toShopError, type ShopError } from './errors';
 import type { Call } from './fn';
-import type { InventoryClient } from './gateway';
+import { createInventoryClient, type InventoryClient } from './gateway';
+import { SECRET_NAMES, readSecret } from './secrets';
 import type { Customer, Order, OrderStatus, Reservation } from './schemas';
 import type { ShopStore } from './store/store';
 
@@ -28,7 +29,24 @@ export interface CheckoutDeps {
 }
 
 export async function checkoutDeps(call: Call): Promise<CheckoutDeps> {
-  return { store: await call.store(), inventory: call.inventory(), now: call.now, callId: call.callId, log: call.log };
+  const inventory = inventoryClient(process.env.GATEWAY_URL || 'http://gateway.openfaas:8080');
+  return { store: await call.store(), inventory, now: call.now, callId: call.callId, log: call.log };
+}
+
+const clients = new Map<string, InventoryClient>();
+/**
+ * One client (and keep-alive pool) per gateway per process, made here so that only the
+ * functions that call the inventory carry got in their bundle. GATEWAY_TIMEOUT_MS sets the
+ * per-attempt timeout.
+ */
+function inventoryClient(baseUrl: string): InventoryClient {
+  let client = clients.get(baseUrl);
+  if (!client) {
+    const timeoutMs = Number(process.env.GATEWAY_TIMEOUT_MS) || undefined;
+    client = createInventoryClient({ baseUrl, timeoutMs, token: () => readSecret(SECRET_NAMES.internalToken) });
+    clients.set(baseUrl, client);
+  }
+  return client;
 }
 
 export function orderIdFor(shopperId: string, idempotencyKey: string): string {

@@ -9,9 +9,8 @@
  * here: malformed or oversized JSON gets a JSON error, not the template's HTML page.
  */
 import { randomUUID } from 'node:crypto';
-import type { z } from 'zod';
+import type { z } from './zod';
 import { errorBody, invalidInput, shopError, toShopError, type ShopError } from './errors';
-import { createInventoryClient, type InventoryClient } from './gateway';
 import { logLine, type LogFields } from './log';
 import type { FunctionEvent, Node20Handler } from './node20';
 import { SECRET_NAMES, readSecret, sameSecret } from './secrets';
@@ -23,7 +22,6 @@ export const MAX_BODY_BYTES = 64 * 1024;
 export interface Call {
   callId: string;
   store(): Promise<ShopStore>;
-  inventory(): InventoryClient;
   now(): string;
   log(msg: string, fields?: LogFields): void;
 }
@@ -86,22 +84,9 @@ function callContext(fn: string, callId: string): Call {
   return {
     callId,
     store: () => openStore(),
-    inventory: () => inventoryClient(process.env.GATEWAY_URL || 'http://gateway.openfaas:8080'),
     now: () => new Date().toISOString(),
     log: (msg, fields) => logLine('info', msg, { function: fn, callId, ...fields }),
   };
-}
-
-const clients = new Map<string, InventoryClient>();
-/** One client (and keep-alive pool) per gateway per process; GATEWAY_TIMEOUT_MS sets the per-attempt timeout. */
-function inventoryClient(baseUrl: string): InventoryClient {
-  let client = clients.get(baseUrl);
-  if (!client) {
-    const timeoutMs = Number(process.env.GATEWAY_TIMEOUT_MS) || undefined;
-    client = createInventoryClient({ baseUrl, timeoutMs, token: () => readSecret(SECRET_NAMES.internalToken) });
-    clients.set(baseUrl, client);
-  }
-  return client;
 }
 
 function headerValue(event: FunctionEvent, name: string): string | undefined {

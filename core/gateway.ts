@@ -10,7 +10,7 @@
 import got, { type Got } from 'got';
 import { Agent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import type { z } from 'zod';
+import type { z } from './zod';
 import { shopError, unavailable, type ErrorCode, type ShopError } from './errors';
 import { ErrorBody, Release, Reservation, type OrderLineRequest } from './schemas';
 

@@ -3,7 +3,7 @@
  * every type in the code is inferred from them. The storefront and the seed use the same
  * schemas, so a product means the same thing everywhere.
  */
-import { z } from 'zod';
+import { z } from './zod';
 
 export const MAX_LINE_QUANTITY = 99;
 export const MAX_CART_LINES = 50;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import ejs from 'ejs';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
-import { z } from 'zod';
+import { z } from '../core/zod';
 import { isShopError, type ShopError } from '../core/errors';
 import { logLine } from '../core/log';
 import { Customer, IdempotencyKey, MAX_LINE_QUANTITY, OrderId, ProductId } from '../core/schemas';

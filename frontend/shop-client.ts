@@ -4,7 +4,7 @@
  * safe to repeat (set a quantity, empty a cart, an order with its Idempotency-Key) are
  * retried; adding to a cart is not.
  */
-import type { z } from 'zod';
+import type { z } from '../core/zod';
 import { createGatewayClient, type GatewayClient } from '../core/gateway';
 import { Cart, Order, OrderList, Product, ProductPage, type Customer } from '../core/schemas';
 

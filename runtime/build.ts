@@ -17,7 +17,7 @@ export const FUNCTIONS_DIR = join(ROOT, 'functions');
 export const DIST_DIR = join(ROOT, 'dist', 'functions');
 const HASH_FILE = join(ROOT, 'dist', '.build-hash');
 export const STOREFRONT_DIR = join(ROOT, 'dist', 'storefront');
-const SOURCES = ['core', 'functions', 'frontend', 'package-lock.json', 'runtime/build.ts'];
+const SOURCES = ['core', 'functions', 'frontend', 'package-lock.json', 'runtime/build.ts', 'runtime/whatwg-url-shim.cjs'];
 
 /** Optional drivers the mongodb package may require; they must never be pulled in. */
 const EXTERNAL = ['kerberos', '@mongodb-js/zstd', 'snappy', 'socks', 'gcp-metadata', '@aws-sdk/credential-providers', 'mongodb-client-encryption'];
@@ -53,7 +53,7 @@ export interface BuiltFunction {
   bytes: number;
 }
 
-const BUNDLE_OPTIONS = {
+export const BUNDLE_OPTIONS = {
   bundle: true,
   platform: 'node',
   target: 'node20',
@@ -62,6 +62,7 @@ const BUNDLE_OPTIONS = {
   keepNames: true,
   legalComments: 'none',
   external: EXTERNAL,
+  alias: { 'whatwg-url': join(ROOT, 'runtime', 'whatwg-url-shim.cjs') },
   logLevel: 'warning',
 } as const;
 

@@ -10,7 +10,7 @@
  *   a slow function that still finishes after its caller gave up), after letting `after`
  *   calls through.
  */
-import { z } from 'zod';
+import { z } from '../core/zod';
 import type { ShopStore } from '../core/store/store';
 
 const Times = z.number().int().min(1).optional();

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { z } from 'zod';
+import { z } from '../core/zod';
 
 export const CE_MAX_FUNCTIONS = 15;
 export const CE_MAX_REPLICAS = 5;

@@ -5,11 +5,12 @@
  * index.js does, and the folder's own `npm test` (run by the template's Dockerfile) passes.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Node20Handler } from '../core/node20';
-import { DIST_DIR, functionNames } from '../runtime/build';
+import { build } from 'esbuild';
+import { BUNDLE_OPTIONS, DIST_DIR, ROOT, functionNames } from '../runtime/build';
 import { product, serveHandler, testStore, useFreshShopEnvironment } from './support/fixtures';
 
 const names = functionNames();
@@ -62,5 +63,28 @@ describe('a build context assembled as faas-cli does', () => {
     } finally {
       await fn.close();
     }
+  });
+});
+
+describe('the whatwg-url shim in the bundles', () => {
+  it('leaves the MongoDB driver reading connection strings exactly as with the real polyfill', async () => {
+    const entry = join(home, 'parse-mongo-url.js');
+    writeFileSync(
+      entry,
+      `const { MongoClient } = require('mongodb');
+       const urls = ['mongodb://shop:p%40ss@192.168.122.12:27017/shopdb', 'mongodb://a:b@h1:1,h2:2/db?replicaSet=rs0&authSource=admin&retryWrites=false', 'mongodb://[::1]:27017/x'];
+       const out = urls.map((u) => { const o = new MongoClient(u).options; return [o.hosts.map(String), o.credentials?.username, o.credentials?.password, o.dbName, o.replicaSet, o.credentials?.source, o.retryWrites]; });
+       process.stdout.write(JSON.stringify(out));`,
+    );
+    const bundled = join(home, 'parse-mongo-url.bundle.js');
+    const withPolyfill = join(home, 'parse-mongo-url.polyfill.js');
+    await build({ ...BUNDLE_OPTIONS, entryPoints: [entry], outfile: bundled, nodePaths: [join(ROOT, 'node_modules')] });
+    await build({ ...BUNDLE_OPTIONS, alias: {}, entryPoints: [entry], outfile: withPolyfill, nodePaths: [join(ROOT, 'node_modules')] });
+    // The shim is in use: the polyfill's Unicode tables are gone from the bundle.
+    expect(statSync(withPolyfill).size - statSync(bundled).size).toBeGreaterThan(200_000);
+    const run = (file: string) => execFileSync(process.execPath, [file], { cwd: ROOT, env: { PATH: process.env.PATH, NODE_PATH: join(ROOT, 'node_modules') }, encoding: 'utf8' });
+    const expected = JSON.parse(run(entry));
+    expect(expected[0]).toEqual([['192.168.122.12:27017'], 'shop', 'p@ss', 'shopdb', null, 'shopdb', true]);
+    expect(JSON.parse(run(bundled))).toEqual(expected);
   });
 });
