@@ -35,6 +35,8 @@ export interface GatewayOptions {
   retries?: number;
   /** Error statuses whose code and message mean something to the caller; others become 503. */
   passThrough?: readonly number[];
+  /** Told of every call: its function, HTTP status (0: no answer) and duration. */
+  onCall?: (fn: string, status: number, seconds: number) => void;
 }
 
 export function createGatewayClient(options: GatewayOptions): GatewayClient {
@@ -56,6 +58,8 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
 
   return {
     async call<T>(fn: string, request: FunctionCall, schema: z.ZodType<T>): Promise<T> {
+      const started = process.hrtime.bigint();
+      const observe = (status: number) => options.onCall?.(fn, status, Number(process.hrtime.bigint() - started) / 1e9);
       let response;
       try {
         response = await http(`function/${fn}`, {
@@ -66,8 +70,10 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
           retry: { limit: request.idempotent ? retries : 0 },
         });
       } catch (error) {
+        observe(0);
         throw unavailable(`${fn} could not be reached`, { function: fn, reason: (error as Error).message });
       }
+      observe(response.statusCode);
       const parsed = parseJson(response.body);
       if (response.statusCode >= 200 && response.statusCode < 300) {
         const result = schema.safeParse(parsed);

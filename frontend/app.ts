@@ -12,6 +12,7 @@ import helmet from 'helmet';
 import { z } from '../core/zod';
 import { isShopError, type ShopError } from '../core/errors';
 import { logLine } from '../core/log';
+import { Counter, Histogram, PROMETHEUS_CONTENT_TYPE, Registry } from '../core/metrics';
 import { Customer, IdempotencyKey, MAX_LINE_QUANTITY, OrderId, ProductId } from '../core/schemas';
 import { placeholderSvg } from './placeholder';
 import { createSessions } from './session';
@@ -50,7 +51,19 @@ const route = (fn: (req: Request, res: Response) => Promise<void>) => (req: Requ
 };
 
 export function createStorefront(config: StorefrontConfig): express.Express {
-  const shop: ShopClient = createShopClient({ gatewayUrl: config.gatewayUrl, timeoutMs: config.gatewayTimeoutMs });
+  const metrics = new Registry();
+  const requests = metrics.register(new Counter('http_requests_total', 'Storefront requests by method, route and status'));
+  const requestSeconds = metrics.register(new Histogram('http_request_duration_seconds', 'Storefront request duration in seconds'));
+  const functionCalls = metrics.register(new Counter('storefront_function_calls_total', 'Calls from the storefront to each function, by status (0: no answer)'));
+  const functionSeconds = metrics.register(new Histogram('storefront_function_seconds', 'Duration of the storefront’s calls to each function'));
+  const shop: ShopClient = createShopClient({
+    gatewayUrl: config.gatewayUrl,
+    timeoutMs: config.gatewayTimeoutMs,
+    onCall: (fn, status, seconds) => {
+      functionCalls.inc({ function_name: fn, code: String(status) });
+      functionSeconds.observe({ function_name: fn }, seconds);
+    },
+  });
   const sessions = createSessions(config.cookieSecret);
   const app = express();
 
@@ -87,12 +100,23 @@ export function createStorefront(config: StorefrontConfig): express.Express {
     res.type('image/svg+xml').set('Cache-Control', 'public, max-age=86400').send(placeholderSvg(name));
   });
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
+  app.get('/metrics', (_req, res) => void res.type(PROMETHEUS_CONTENT_TYPE).send(metrics.render()));
 
   app.use((req, res, next) => {
     // What every page's header needs, even an error page rendered before the session exists.
     Object.assign(res.locals, { session: { csrfToken: '' }, flash: undefined, cartCount: 0, q: '' });
-    // One id per page view, passed to every function it calls.
-    res.locals.callId = typeof req.headers['x-call-id'] === 'string' ? req.headers['x-call-id'].slice(0, 100) : randomUUID();
+    // One id per page view, passed to every function it calls and in every log line about it.
+    const callId = typeof req.headers['x-call-id'] === 'string' ? req.headers['x-call-id'].slice(0, 100) : randomUUID();
+    res.locals.callId = callId;
+    res.set('X-Call-Id', callId);
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const route = req.route?.path ? String(req.route.path) : 'unmatched';
+      requests.inc({ method: req.method, route, code: String(res.statusCode) });
+      requestSeconds.observe({ method: req.method, route }, seconds);
+      logLine('info', 'request', { callId, method: req.method, route, status: res.statusCode, durationMs: Math.round(seconds * 100_000) / 100 });
+    });
     next();
   });
   app.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 }));

@@ -5,14 +5,19 @@
  * retried; adding to a cart is not.
  */
 import type { z } from '../core/zod';
-import { createGatewayClient, type GatewayClient } from '../core/gateway';
+import { createGatewayClient, type GatewayClient, type GatewayOptions } from '../core/gateway';
 import { Cart, Order, OrderList, Product, ProductPage, type Customer } from '../core/schemas';
 
 export type ShopClient = ReturnType<typeof createShopClient>;
 
-export function createShopClient(options: { gatewayUrl: string; timeoutMs?: number }) {
+export function createShopClient(options: { gatewayUrl: string; timeoutMs?: number; onCall?: GatewayOptions['onCall'] }) {
   // 400, 404, 409 and 413 tell the shopper something; anything else is "the shop is unavailable".
-  const gateway: GatewayClient = createGatewayClient({ baseUrl: options.gatewayUrl, timeoutMs: options.timeoutMs ?? 4_000, passThrough: [400, 404, 409, 413] });
+  const gateway: GatewayClient = createGatewayClient({
+    baseUrl: options.gatewayUrl,
+    timeoutMs: options.timeoutMs ?? 4_000,
+    passThrough: [400, 404, 409, 413],
+    onCall: options.onCall,
+  });
   const get = <T>(fn: string, query: Record<string, string | undefined>, schema: z.ZodType<T>, callId?: string) =>
     gateway.call(fn, { query, callId, idempotent: true }, schema);
   const post = <T>(fn: string, body: unknown, schema: z.ZodType<T>, opts: { callId?: string; idempotent: boolean; headers?: Record<string, string> }) =>

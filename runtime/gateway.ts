@@ -3,6 +3,8 @@
  *   /function/NAME[/path]   any method, proxied to the function
  *   /healthz                open
  *   GET /system/functions, GET /system/function/NAME   basic auth (admin)
+ *   GET /metrics            Prometheus metrics with the gateway's own names (open, as the
+ *                           real gateway's metrics port is inside the cluster)
  * and adds X-Call-Id, X-Start-Time and X-Forwarded-* to each call.
  *
  * Each function runs in its own node20 template app on a loopback port, as the watchdog's
@@ -13,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { logLine } from '../core/log';
+import { Counter, Gauge, Histogram, PROMETHEUS_CONTENT_TYPE, Registry } from '../core/metrics';
 import type { Node20Handler } from '../core/node20';
 import { sameSecret } from '../core/secrets';
 import { FaultPlan, type Faults } from './faults';
@@ -99,6 +102,13 @@ export async function startGateway(functions: readonly LoadedFunction[], options
   const upstreams = new Map<string, Upstream>();
   for (const fn of functions) upstreams.set(fn.name, await startUpstream(fn));
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  // The OpenFaaS gateway's own metric names, so the same dashboards work locally and in the cluster.
+  const metrics = new Registry();
+  const invocations = metrics.register(new Counter('gateway_function_invocation_total', 'Function invocations by function and status code'));
+  const seconds = metrics.register(new Histogram('gateway_functions_seconds', 'Function call duration in seconds'));
+  const replicas = metrics.register(new Gauge('gateway_service_count', 'Replicas of each function'));
+  const functionName = (name: string) => `${name}.openfaas-fn`;
+  for (const name of upstreams.keys()) replicas.set({ function_name: functionName(name) }, 1);
   let inflight = 0;
   let closing = false;
 
@@ -115,6 +125,10 @@ export async function startGateway(functions: readonly LoadedFunction[], options
     const fnMatch = /^\/function\/([^/]+)(\/.*)?$/.exec(url.pathname);
     if (fnMatch) return invoke(req, res, decodeURIComponent(fnMatch[1] as string), `${fnMatch[2] ?? '/'}${url.search}`);
     if (url.pathname === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) return text(res, 200, 'OK');
+    if (url.pathname === '/metrics' && req.method === 'GET') {
+      res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE });
+      return void res.end(metrics.render());
+    }
     if (url.pathname.startsWith('/system/')) {
       if (!authorized(req)) {
         res.setHeader('WWW-Authenticate', 'Basic realm="Restricted"');
@@ -168,6 +182,9 @@ export async function startGateway(functions: readonly LoadedFunction[], options
     };
     const logCall = (status: number) => {
       const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+      const labels = { function_name: functionName(name), code: String(status) };
+      invocations.inc(labels);
+      seconds.observe(labels, durationMs / 1000);
       logLine('info', 'call', { function: name, callId, method: req.method, path, status, durationMs: Math.round(durationMs * 100) / 100 });
     };
     const fault = options.faults?.forFunction(name);

@@ -1,0 +1,77 @@
+/**
+ * Following one checkout through the logs, and the metrics the gateway and the storefront
+ * publish: one call id in the storefront's, the gateway's and the functions' log lines, and
+ * Prometheus metrics under the OpenFaaS gateway's own names.
+ */
+import { startTestStorefront, type TestStorefront } from './support/storefront';
+
+let s: TestStorefront;
+beforeAll(async () => {
+  s = await startTestStorefront();
+});
+afterAll(() => s.stop());
+
+/** The JSON log lines written while `fn` runs. */
+async function logsOf(fn: () => Promise<void>): Promise<Record<string, unknown>[]> {
+  const lines: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  const level = process.env.LOG_LEVEL;
+  process.env.LOG_LEVEL = 'info';
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    lines.push(String(chunk));
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    await fn();
+  } finally {
+    process.stdout.write = write;
+    process.env.LOG_LEVEL = level;
+  }
+  return lines.flatMap((l) => l.split('\n')).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+async function visitor() {
+  const home = await fetch(`${s.url}/products/gooseneck-kettle`);
+  const cookie = home.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(await home.text())?.[1] as string;
+  const post = (path: string, form: Record<string, string>, headers: Record<string, string> = {}) =>
+    fetch(`${s.url}${path}`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', cookie, ...headers }, body: new URLSearchParams({ _csrf: csrf, ...form }).toString() });
+  return { post };
+}
+
+const METRIC_LINE = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? -?[0-9.e+-]+$/;
+
+describe('observability', () => {
+  it('carries one call id from the storefront through the gateway to order-create and inventory-reserve', async () => {
+    const v = await visitor();
+    await v.post('/cart/add', { productId: 'gooseneck-kettle', quantity: '1' });
+    const logs = await logsOf(async () => {
+      const res = await v.post('/checkout', { name: 'Ada', email: 'ada@example.com', address: '1 Loop', idempotencyKey: 'trace-key-0123456789' }, { 'x-call-id': 'trace-checkout-42' });
+      expect(res.status).toBe(303);
+      expect(res.headers.get('x-call-id')).toBe('trace-checkout-42');
+    });
+    const traced = logs.filter((l) => l.callId === 'trace-checkout-42');
+    expect(traced.map((l) => `${l.msg}:${String(l.function ?? l.route)}`).sort()).toEqual(
+      expect.arrayContaining(['call:inventory-reserve', 'call:order-create', 'request:/checkout']),
+    );
+    expect(traced.every((l) => typeof l.time === 'string')).toBe(true);
+  });
+
+  it('publishes the gateway’s metrics under OpenFaaS’s names', async () => {
+    const res = await fetch(`${s.t.shop.url}/metrics`);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    expect(text).toMatch(/^gateway_function_invocation_total\{function_name="order-create\.openfaas-fn",code="201"\} [1-9]/m);
+    expect(text).toMatch(/^gateway_functions_seconds_bucket\{function_name="inventory-reserve\.openfaas-fn",code="200",le="\+Inf"\} [1-9]/m);
+    expect(text).toMatch(/^gateway_service_count\{function_name="cart-get\.openfaas-fn"\} 1$/m);
+    for (const line of text.split('\n').filter((l) => l && !l.startsWith('#'))) expect(line).toMatch(METRIC_LINE);
+  });
+
+  it('publishes the storefront’s own metrics, with the functions it called', async () => {
+    const text = await (await fetch(`${s.url}/metrics`)).text();
+    expect(text).toMatch(/^http_requests_total\{method="POST",route="\/checkout",code="303"\} [1-9]/m);
+    expect(text).toMatch(/^http_request_duration_seconds_count\{method="GET",route="\/products\/:id"\} [1-9]/m);
+    expect(text).toMatch(/^storefront_function_calls_total\{function_name="order-create",code="201"\} 1$/m);
+    for (const line of text.split('\n').filter((l) => l && !l.startsWith('#'))) expect(line).toMatch(METRIC_LINE);
+  });
+});
