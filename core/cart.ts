@@ -52,6 +52,15 @@ const MAX_ATTEMPTS = 10;
  * Adding checks the product exists and has the units (the real guard is the reservation at
  * checkout; this one spares the shopper a surprise there).
  */
+/** Empties a cart without reading it back (after an order: nobody is looking at it). */
+export async function emptyCart(store: ShopStore, shopperId: string): Promise<void> {
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const cart = await store.getCart(shopperId);
+    if (cart.lines.length === 0 || (await store.replaceCart(shopperId, [], cart.version))) return;
+  }
+  throw shopError(409, 'CONFLICT', 'The cart is being changed elsewhere; try again');
+}
+
 export async function changeCart(store: ShopStore, shopperId: string, change: CartChange): Promise<Cart> {
   const product = change.kind === 'clear' ? undefined : await findProduct(store, change.productId);
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {

@@ -12,7 +12,7 @@
  * Prices and names come from the inventory's reservation, never from the caller or the cart.
  */
 import { createHash } from 'node:crypto';
-import { changeCart } from './cart';
+import { emptyCart } from './cart';
 import { conflict, notFound, shopError, toShopError, type ShopError } from './errors';
 import type { Call } from './fn';
 import { createInventoryClient, type InventoryClient } from './gateway';
@@ -153,7 +153,7 @@ async function markFailed(deps: CheckoutDeps, order: Order, failure: ShopError):
 /** The order stands whether or not this works; a failure is logged and the shopper can empty the cart by hand. */
 async function clearCartAfterOrder(deps: CheckoutDeps, order: Order): Promise<void> {
   try {
-    await changeCart(deps.store, order.shopperId, { kind: 'clear' });
+    await emptyCart(deps.store, order.shopperId);
   } catch (error) {
     deps.log?.('cart-clear-failed', { orderId: order.id, error: toShopError(error).code });
   }

@@ -18,7 +18,7 @@ let server: http.Server;
 beforeAll(async () => {
   nock.disableNetConnect();
   nock.enableNetConnect(/(localhost|127\.0\.0\.1)/);
-  server = http.createServer(createStorefront({ gatewayUrl: GATEWAY, cookieSecret: SECRET, gatewayTimeoutMs: 300 }));
+  server = http.createServer(createStorefront({ gatewayUrl: GATEWAY, cookieSecret: SECRET, gatewayTimeoutMs: 300, catalogCacheMs: 0 }));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -191,6 +191,19 @@ describe('storefront routes', () => {
     const svg = await fetch(`${base}/images/gooseneck-kettle.svg`);
     expect(svg.headers.get('content-type')).toMatch(/image\/svg\+xml/);
     expect(await svg.text()).toContain('>GK<');
+  });
+});
+
+describe('catalog cache', () => {
+  it('reuses a catalog page for a second, then asks again', async () => {
+    const client = createShopClient({ gatewayUrl: GATEWAY, catalogCacheMs: 200 });
+    const list = nock(GATEWAY).get('/function/inventory-list').query(true).times(2).reply(200, { items: [product()] });
+    await client.listProducts({});
+    await client.listProducts({});
+    expect(list.pendingMocks()).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 250));
+    await client.listProducts({});
+    list.done();
   });
 });
 

@@ -24,6 +24,8 @@ export interface StorefrontConfig {
   /** Behind nginx: trust X-Forwarded-* from it (Express's trust proxy setting). */
   trustProxy?: boolean | string;
   gatewayTimeoutMs?: number;
+  /** How long a catalog page may be reused (default 1 s); 0 asks every time. */
+  catalogCacheMs?: number;
 }
 
 const VIEWS = join(__dirname, 'views');
@@ -59,6 +61,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
   const shop: ShopClient = createShopClient({
     gatewayUrl: config.gatewayUrl,
     timeoutMs: config.gatewayTimeoutMs,
+    catalogCacheMs: config.catalogCacheMs,
     onCall: (fn, status, seconds) => {
       functionCalls.inc({ function_name: fn, code: String(status) });
       functionSeconds.observe({ function_name: fn }, seconds);
@@ -69,7 +72,8 @@ export function createStorefront(config: StorefrontConfig): express.Express {
 
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy ?? 'loopback');
-  app.engine('ejs', (path, data, done) => ejs.renderFile(path, data as ejs.Data, {}, done as (err: Error | null, html?: string) => void));
+  // Templates are compiled once and cached: they ship with the app and never change under it.
+  app.engine('ejs', (path, data, done) => ejs.renderFile(path, data as ejs.Data, { cache: true }, done as (err: Error | null, html?: string) => void));
   app.set('view engine', 'ejs');
   app.set('views', VIEWS);
   app.use(

@@ -10,7 +10,10 @@ import { Cart, Order, OrderList, Product, ProductPage, type Customer } from '../
 
 export type ShopClient = ReturnType<typeof createShopClient>;
 
-export function createShopClient(options: { gatewayUrl: string; timeoutMs?: number; onCall?: GatewayOptions['onCall'] }) {
+export const CATALOG_TTL_MS = 1_000;
+const CATALOG_ENTRIES = 500;
+
+export function createShopClient(options: { gatewayUrl: string; timeoutMs?: number; catalogCacheMs?: number; onCall?: GatewayOptions['onCall'] }) {
   // 400, 404, 409 and 413 tell the shopper something; anything else is "the shop is unavailable".
   const gateway: GatewayClient = createGatewayClient({
     baseUrl: options.gatewayUrl,
@@ -23,9 +26,22 @@ export function createShopClient(options: { gatewayUrl: string; timeoutMs?: numb
   const post = <T>(fn: string, body: unknown, schema: z.ZodType<T>, opts: { callId?: string; idempotent: boolean; headers?: Record<string, string> }) =>
     gateway.call(fn, { method: 'POST', body, ...opts }, schema);
 
+  // Catalog pages are the same for every shopper: kept for a second, so new inventory shows
+  // on the next page load at most a second late while the busiest page costs one call a second.
+  const catalog = new Map<string, { at: number; page: Promise<z.infer<typeof ProductPage>> }>();
+  const listProducts = (query: { q?: string; cursor?: string; limit?: number }, callId?: string) => {
+    const key = JSON.stringify([query.q, query.cursor, query.limit]);
+    const cached = catalog.get(key);
+    if (cached && Date.now() - cached.at < (options.catalogCacheMs ?? CATALOG_TTL_MS)) return cached.page;
+    const page = get('inventory-list', { q: query.q, cursor: query.cursor, limit: query.limit?.toString() }, ProductPage, callId);
+    if (catalog.size >= CATALOG_ENTRIES) catalog.clear();
+    catalog.set(key, { at: Date.now(), page });
+    page.catch(() => catalog.delete(key));
+    return page;
+  };
+
   return {
-    listProducts: (query: { q?: string; cursor?: string; limit?: number }, callId?: string) =>
-      get('inventory-list', { q: query.q, cursor: query.cursor, limit: query.limit?.toString() }, ProductPage, callId),
+    listProducts,
     getProduct: (id: string, callId?: string) => get('inventory-get', { id }, Product, callId),
     getCart: (shopperId: string, callId?: string) => get('cart-get', { shopperId }, Cart, callId),
     addToCart: (shopperId: string, productId: string, quantity: number, callId?: string) =>

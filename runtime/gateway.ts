@@ -121,9 +121,10 @@ export async function startGateway(functions: readonly LoadedFunction[], options
   server.keepAliveTimeout = 60_000;
 
   function route(req: IncomingMessage, res: ServerResponse): void {
+    // The hot path: /function/NAME[/path][?query], matched without building a URL object.
+    const fnMatch = /^\/function\/([^/?]+)(\/[^?]*)?(\?.*)?$/.exec(req.url ?? '/');
+    if (fnMatch) return invoke(req, res, decodeURIComponent(fnMatch[1] as string), `${fnMatch[2] ?? '/'}${fnMatch[3] ?? ''}`);
     const url = new URL(req.url ?? '/', 'http://gateway');
-    const fnMatch = /^\/function\/([^/]+)(\/.*)?$/.exec(url.pathname);
-    if (fnMatch) return invoke(req, res, decodeURIComponent(fnMatch[1] as string), `${fnMatch[2] ?? '/'}${url.search}`);
     if (url.pathname === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) return text(res, 200, 'OK');
     if (url.pathname === '/metrics' && req.method === 'GET') {
       res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE });

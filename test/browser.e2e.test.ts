@@ -6,6 +6,7 @@
  */
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
+import { CATALOG_TTL_MS } from '../frontend/shop-client';
 import { ROOT } from '../runtime/build';
 import { count, includes, launchBrowser, settles, text, texts } from './support/browser';
 import { startTestStorefront, type TestStorefront } from './support/storefront';
@@ -112,6 +113,8 @@ describe('shopping in a browser', () => {
 
   it('shows a sold-out product as sold out and refuses to add it', async () => {
     await restock({ productId: 'espresso-tamper', stock: 0 });
+    // The storefront reuses a catalog page for up to a second.
+    await new Promise((r) => setTimeout(r, CATALOG_TTL_MS));
     const page = await newShopper();
     await page.goto(s.url);
     const card = page.locator('.card', { hasText: 'Espresso Tamper' });

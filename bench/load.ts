@@ -1,0 +1,365 @@
+/**
+ * `npm run load`: realistic shopper traffic against the storefront, with a live progress line
+ * and a report (JSON and a self-contained HTML page with charts).
+ *
+ *   npm run load                                   starts the whole stack locally and loads it
+ *   npm run load -- --target http://192.168.122.10 --metrics http://192.168.122.11:31112/metrics
+ *   options: --users 20  --duration 30 (s)  --think 1000-10000 (ms between a shopper's steps)
+ *            --out load-report
+ *
+ * Each virtual shopper keeps its own cookies and repeats, after a think time, one of:
+ * browse a product or search (10), view the cart (3), add to cart (2), the home page (1),
+ * check out (1) — the mix of Online Boutique's load generator. Per-function figures come
+ * from the gateway's Prometheus metrics (/metrics), read before and after.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { percentile } from './stats';
+
+export type Step = 'browse' | 'viewCart' | 'addToCart' | 'home' | 'checkout';
+const MIX: [Step, number][] = [['browse', 10], ['viewCart', 3], ['addToCart', 2], ['home', 1], ['checkout', 1]];
+
+export interface LoadOptions {
+  target: string;
+  metricsUrl?: string;
+  users: number;
+  durationS: number;
+  thinkMs: [number, number];
+  onProgress?: (line: string) => void;
+}
+
+interface Sample {
+  at: number; // ms since start
+  step: Step;
+  ms: number;
+  ok: boolean;
+}
+
+export interface StepStats {
+  requests: number;
+  errors: number;
+  perSecond: number;
+  p50: number;
+  p95: number;
+  p99: number;
+}
+
+export interface FunctionStats {
+  calls: number;
+  errors: number;
+  meanMs: number;
+  p95Ms: number;
+}
+
+export interface LoadReport {
+  target: string;
+  users: number;
+  durationS: number;
+  thinkMs: [number, number];
+  startedAt: string;
+  totals: StepStats;
+  steps: Record<string, StepStats>;
+  functions: Record<string, FunctionStats>;
+  timeline: { second: number; requests: number; errors: number; p95: Record<string, number> }[];
+}
+
+function pick(): Step {
+  const total = MIX.reduce((n, [, w]) => n + w, 0);
+  let r = Math.random() * total;
+  for (const [step, weight] of MIX) if ((r -= weight) < 0) return step;
+  return 'browse';
+}
+
+const SEARCHES = ['coffee', 'mug', 'kettle', 'filter', 'beans', 'grinder'];
+
+class Shopper {
+  private readonly cookies = new Map<string, string>();
+  private csrf = '';
+  productIds: string[] = [];
+  cartLines = 0;
+
+  constructor(private readonly base: string) {}
+
+  async request(path: string, form?: Record<string, string>): Promise<{ status: number; html: string }> {
+    const res = await fetch(`${this.base}${path}`, {
+      method: form ? 'POST' : 'GET',
+      redirect: 'manual',
+      headers: { cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '), ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
+      body: form ? new URLSearchParams({ _csrf: this.csrf, ...form }).toString() : undefined,
+      signal: AbortSignal.timeout(30_000),
+    });
+    for (const c of res.headers.getSetCookie()) {
+      const [k, v] = (c.split(';')[0] as string).split('=');
+      if (v) this.cookies.set(k as string, v);
+      else this.cookies.delete(k as string);
+    }
+    const html = await res.text();
+    this.csrf = /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? this.csrf;
+    const ids = [...html.matchAll(/href="\/products\/([a-z0-9-]+)"/g)].map((m) => m[1] as string);
+    if (ids.length) this.productIds = [...new Set(ids)];
+    return { status: res.status, html };
+  }
+
+  private product(): string {
+    return this.productIds[Math.floor(Math.random() * this.productIds.length)] ?? 'paper-filters-100';
+  }
+
+  /** One step; true when every page of it answered as a shopper expects (2xx or a redirect). */
+  async run(step: Step): Promise<boolean> {
+    const fine = (status: number) => status < 400;
+    switch (step) {
+      case 'home':
+        return fine((await this.request('/')).status);
+      case 'browse':
+        return Math.random() < 0.25
+          ? fine((await this.request(`/?q=${SEARCHES[Math.floor(Math.random() * SEARCHES.length)]}`)).status)
+          : fine((await this.request(`/products/${this.product()}`)).status);
+      case 'viewCart': {
+        const cart = await this.request('/cart');
+        this.cartLines = (cart.html.match(/name="quantity" value="0"/g) ?? []).length;
+        return fine(cart.status);
+      }
+      case 'addToCart': {
+        const added = await this.request('/cart/add', { productId: this.product(), quantity: String(1 + Math.floor(Math.random() * 2)) });
+        this.cartLines++;
+        return fine(added.status);
+      }
+      case 'checkout': {
+        if (this.cartLines === 0) await this.run('addToCart');
+        const form = await this.request('/checkout');
+        if (!fine(form.status)) return false;
+        const key = /name="idempotencyKey" value="([^"]+)"/.exec(form.html)?.[1];
+        if (!key) return true; // the cart was empty after all: the shop sent us back to it
+        const placed = await this.request('/checkout', { idempotencyKey: key, name: 'Load Shopper', email: 'load@example.com', address: '1 Load Street' });
+        this.cartLines = 0;
+        return fine(placed.status);
+      }
+    }
+  }
+}
+
+function stats(samples: readonly Sample[], seconds: number): StepStats {
+  const ms = samples.map((s) => s.ms).sort((a, b) => a - b);
+  const round = (n: number) => Math.round(n * 10) / 10;
+  return {
+    requests: samples.length,
+    errors: samples.filter((s) => !s.ok).length,
+    perSecond: round(samples.length / seconds),
+    p50: round(percentile(ms, 50)),
+    p95: round(percentile(ms, 95)),
+    p99: round(percentile(ms, 99)),
+  };
+}
+
+type Scrape = Map<string, number>;
+
+async function scrape(url: string | undefined): Promise<Scrape | undefined> {
+  if (!url) return undefined;
+  try {
+    const text = await (await fetch(url, { signal: AbortSignal.timeout(5_000) })).text();
+    const values = new Map<string, number>();
+    for (const line of text.split('\n')) {
+      const m = /^(gateway_function_invocation_total|gateway_functions_seconds_(?:bucket|sum|count))\{(.*)\} ([0-9.e+-]+)$/.exec(line);
+      if (m) values.set(`${m[1]}{${m[2]}}`, Number(m[3]));
+    }
+    return values;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Calls, errors and latency per function between two scrapes of the gateway's metrics. */
+function functionStats(before: Scrape, after: Scrape): Record<string, FunctionStats> {
+  const delta = (key: string) => (after.get(key) ?? 0) - (before.get(key) ?? 0);
+  const out: Record<string, { calls: number; errors: number; sum: number; buckets: Map<number, number> }> = {};
+  for (const key of after.keys()) {
+    const labels = Object.fromEntries([...key.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    const fn = (labels.function_name ?? '').replace(/\.openfaas-fn$/, '');
+    const entry = (out[fn] ??= { calls: 0, errors: 0, sum: 0, buckets: new Map() });
+    const d = delta(key);
+    if (key.startsWith('gateway_function_invocation_total')) {
+      entry.calls += d;
+      if (Number(labels.code) >= 500) entry.errors += d;
+    } else if (key.startsWith('gateway_functions_seconds_sum')) entry.sum += d;
+    else if (key.startsWith('gateway_functions_seconds_bucket') && labels.le !== '+Inf') {
+      const le = Number(labels.le);
+      entry.buckets.set(le, (entry.buckets.get(le) ?? 0) + d);
+    }
+  }
+  return Object.fromEntries(
+    Object.entries(out)
+      .filter(([, e]) => e.calls > 0)
+      .map(([fn, e]) => {
+        // p95 from the histogram: the smallest bucket bound holding 95% of the calls.
+        const p95 = [...e.buckets].sort(([a], [b]) => a - b).find(([, n]) => n >= 0.95 * e.calls)?.[0];
+        return [fn, { calls: e.calls, errors: e.errors, meanMs: Math.round((e.sum / e.calls) * 10_000) / 10, p95Ms: p95 === undefined ? NaN : p95 * 1000 }];
+      }),
+  );
+}
+
+export async function runLoad(options: LoadOptions): Promise<LoadReport> {
+  const startedAt = new Date();
+  const started = Date.now();
+  const until = started + options.durationS * 1000;
+  const samples: Sample[] = [];
+  const before = await scrape(options.metricsUrl);
+  const progress = setInterval(() => {
+    const elapsed = (Date.now() - started) / 1000;
+    const recent = samples.filter((s) => s.at > elapsed * 1000 - 5_000).map((s) => s.ms).sort((a, b) => a - b);
+    options.onProgress?.(
+      `[${elapsed.toFixed(0)}s/${options.durationS}s] ${samples.length} requests, ${samples.filter((s) => !s.ok).length} errors, ${(samples.length / elapsed).toFixed(1)}/s, p95 (last 5 s) ${percentile(recent, 95)?.toFixed(0) ?? '-'} ms`,
+    );
+  }, 1_000);
+  const think = () => options.thinkMs[0] + Math.random() * (options.thinkMs[1] - options.thinkMs[0]);
+  await Promise.all(
+    Array.from({ length: options.users }, async (_, i) => {
+      // Arrivals spread over the first think time, as real shoppers do not come in at once.
+      await new Promise((r) => setTimeout(r, (i / options.users) * options.thinkMs[0]));
+      const shopper = new Shopper(options.target);
+      await shopper.request('/').catch(() => undefined);
+      while (Date.now() < until) {
+        const step = pick();
+        const t0 = process.hrtime.bigint();
+        const ok = await shopper.run(step).catch(() => false);
+        samples.push({ at: Date.now() - started, step, ms: Number(process.hrtime.bigint() - t0) / 1e6, ok });
+        const wait = Math.min(think(), until - Date.now());
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
+    }),
+  );
+  clearInterval(progress);
+  const after = await scrape(options.metricsUrl);
+  const seconds = (Date.now() - started) / 1000;
+  const steps = Object.fromEntries(MIX.map(([step]) => [step, stats(samples.filter((s) => s.step === step), seconds)]));
+  // Whole seconds only: a last, partial second would read as a drop in throughput.
+  const timeline = Array.from({ length: Math.floor(seconds) }, (_, second) => {
+    const inSecond = samples.filter((s) => Math.floor(s.at / 1000) === second);
+    const p95 = Object.fromEntries(
+      MIX.map(([step]) => [step, percentile(inSecond.filter((s) => s.step === step).map((s) => s.ms).sort((a, b) => a - b), 95)] as const).filter(([, v]) => !Number.isNaN(v)),
+    );
+    return { second, requests: inSecond.length, errors: inSecond.filter((s) => !s.ok).length, p95 };
+  });
+  return {
+    target: options.target,
+    users: options.users,
+    durationS: options.durationS,
+    thinkMs: options.thinkMs,
+    startedAt: startedAt.toISOString(),
+    totals: stats(samples, seconds),
+    steps,
+    functions: before && after ? functionStats(before, after) : {},
+    timeline,
+  };
+}
+
+const COLORS: Record<string, string> = { browse: '#1f77b4', viewCart: '#2ca02c', addToCart: '#ff7f0e', home: '#9467bd', checkout: '#d62728', requests: '#1f77b4', errors: '#d62728' };
+const esc = (s: string) => s.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** A line chart as inline SVG: one polyline per series over the report's seconds. */
+function chart(title: string, unit: string, series: Record<string, (number | undefined)[]>): string {
+  const [w, h, pad] = [720, 220, 40];
+  const all = Object.values(series).flat().filter((v): v is number => v !== undefined && Number.isFinite(v));
+  const max = Math.max(1, ...all);
+  const n = Math.max(2, ...Object.values(series).map((v) => v.length));
+  const x = (i: number) => pad + (i / (n - 1)) * (w - 2 * pad);
+  const y = (v: number) => h - pad + 10 - (v / max) * (h - 2 * pad);
+  const lines = Object.entries(series)
+    .map(([name, values]) => {
+      const points = values.map((v, i) => (v === undefined || !Number.isFinite(v) ? null : `${x(i).toFixed(1)},${y(v).toFixed(1)}`)).filter(Boolean).join(' ');
+      return `<polyline fill="none" stroke="${COLORS[name] ?? '#333'}" stroke-width="2" points="${points}"><title>${esc(name)}</title></polyline>`;
+    })
+    .join('');
+  const legend = Object.keys(series).map((name, i) => `<text x="${pad + i * 110}" y="16" fill="${COLORS[name] ?? '#333'}" font-size="12">■ ${esc(name)}</text>`).join('');
+  return `<figure><figcaption>${esc(title)}</figcaption><svg viewBox="0 0 ${w} ${h}" width="100%" role="img" aria-label="${esc(title)}">
+<line x1="${pad}" y1="${h - pad + 10}" x2="${w - pad}" y2="${h - pad + 10}" stroke="#999"/><line x1="${pad}" y1="30" x2="${pad}" y2="${h - pad + 10}" stroke="#999"/>
+<text x="4" y="34" font-size="11">${max.toFixed(0)} ${esc(unit)}</text><text x="${w - pad}" y="${h - 6}" font-size="11" text-anchor="end">${n - 1} s</text>${legend}${lines}</svg></figure>`;
+}
+
+export function renderHtml(report: LoadReport): string {
+  const row = (name: string, s: StepStats) => `<tr><th>${esc(name)}</th><td>${s.requests}</td><td>${s.errors}</td><td>${s.perSecond}</td><td>${s.p50}</td><td>${s.p95}</td><td>${s.p99}</td></tr>`;
+  const fnRows = Object.entries(report.functions)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([fn, f]) => `<tr><th>${esc(fn)}</th><td>${f.calls}</td><td>${f.errors}</td><td>${f.meanMs}</td><td>${Number.isNaN(f.p95Ms) ? '-' : `≤ ${f.p95Ms}`}</td></tr>`)
+    .join('');
+  const p95 = Object.fromEntries(MIX.map(([step]) => [step, report.timeline.map((t) => t.p95[step])]));
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Load report ${esc(report.startedAt)}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1d1d1f}table{border-collapse:collapse;margin:1rem 0}th,td{padding:.3rem .7rem;border-bottom:1px solid #ddd;text-align:right}th:first-child{text-align:left}figure{margin:1.5rem 0}figcaption{font-weight:600}</style></head><body>
+<h1>Load report</h1><p>${esc(report.target)} · ${report.users} shoppers · ${report.durationS} s · think ${report.thinkMs[0]}-${report.thinkMs[1]} ms · started ${esc(report.startedAt)}</p>
+<h2>Pages</h2><table><thead><tr><th>step</th><th>requests</th><th>errors</th><th>per s</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th></tr></thead><tbody>${MIX.map(([step]) => row(step, report.steps[step] as StepStats)).join('')}${row('all', report.totals)}</tbody></table>
+${chart('Latency over time (p95 per second, ms)', 'ms', p95)}
+${chart('Throughput and errors (per second)', '/s', { requests: report.timeline.map((t) => t.requests), errors: report.timeline.map((t) => t.errors) })}
+<h2>Functions</h2>${fnRows ? `<table><thead><tr><th>function</th><th>calls</th><th>5xx</th><th>mean ms</th><th>p95 ms (bucket)</th></tr></thead><tbody>${fnRows}</tbody></table>` : '<p>No gateway metrics were read (pass --metrics URL).</p>'}
+</body></html>`;
+}
+
+export function writeReport(report: LoadReport, dir: string): { json: string; html: string } {
+  mkdirSync(dir, { recursive: true });
+  const stamp = report.startedAt.replace(/[:.]/g, '-');
+  const json = join(dir, `load-${stamp}.json`);
+  const html = join(dir, `load-${stamp}.html`);
+  writeFileSync(json, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(html, renderHtml(report));
+  return { json, html };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      target: { type: 'string' },
+      metrics: { type: 'string' },
+      users: { type: 'string', default: '20' },
+      duration: { type: 'string', default: '30' },
+      think: { type: 'string', default: '1000-10000' },
+      out: { type: 'string', default: 'load-report' },
+    },
+  });
+  const thinkMs = (values.think as string).split('-').map(Number) as [number, number];
+  if (thinkMs.length !== 2 || thinkMs.some((n) => !Number.isFinite(n) || n < 0) || thinkMs[0] > thinkMs[1]) throw new Error('--think is MIN-MAX in ms, e.g. 1000-10000');
+  let target = values.target;
+  let metricsUrl = values.metrics;
+  let stop = async () => {};
+  if (!target) {
+    // No target: the whole stack, here, on a fresh data directory.
+    process.env.LOG_LEVEL ??= 'silent';
+    const { startShop } = await import('../runtime/shop');
+    const { startStorefront } = await import('../frontend/server');
+    const dir = mkdtempSync(join(tmpdir(), 'shop-load-'));
+    const shop = await startShop({ port: 0, dataDir: join(dir, 'data'), secretsDir: join(dir, 'secrets') });
+    const storefront = await startStorefront({ port: 0, host: '127.0.0.1', gatewayUrl: shop.url, cookieSecret: shop.secrets['storefront-cookie-secret'] as string });
+    target = storefront.url;
+    metricsUrl ??= `${shop.url}/metrics`;
+    stop = async () => {
+      await storefront.close();
+      await shop.stop();
+      rmSync(dir, { recursive: true, force: true });
+    };
+  }
+  const tty = process.stdout.isTTY;
+  console.log(`load: ${values.users} shoppers for ${values.duration} s against ${target}, think ${values.think} ms`);
+  try {
+    const report = await runLoad({
+      target,
+      metricsUrl,
+      users: Number(values.users),
+      durationS: Number(values.duration),
+      thinkMs,
+      onProgress: (line) => (tty ? process.stdout.write(`\r${line}   `) : console.log(line)),
+    });
+    if (tty) process.stdout.write('\n');
+    for (const [step, s] of Object.entries(report.steps)) console.log(`${step.padEnd(10)} ${String(s.requests).padStart(6)} req  ${String(s.errors).padStart(4)} err  ${String(s.perSecond).padStart(6)}/s  p50 ${s.p50} ms  p95 ${s.p95} ms  p99 ${s.p99} ms`);
+    const files = writeReport(report, values.out as string);
+    console.log(`report: ${files.json}\n        ${files.html}`);
+    if (report.totals.errors > 0) process.exitCode = 1;
+  } finally {
+    await stop();
+  }
+}
+
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    console.error(error instanceof Error ? error.message : error);
+    process.exit(1);
+  });
+}

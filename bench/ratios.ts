@@ -1,0 +1,240 @@
+/**
+ * Ratios that stay meaningful on a noisy machine: each compares two things measured the same
+ * way, one after the other, in one run. Each figure is printed with how it was obtained.
+ *   1. a function through the local gateway vs the same handler behind a bare Node server
+ *   2. the catalog page vs a static page of the same size from the same server
+ *   3. order-create vs cart-add calls per second, 100 concurrent shoppers, plentiful stock
+ *   4. cold start of a bundled function vs the same function from unbundled sources; bundle sizes
+ *   5. resident memory of `npm start`, idle and under a shopper load
+ * BENCH_SECONDS (3) sets each throughput window.
+ */
+import { build } from 'esbuild';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import express from 'express';
+import { createStorefront } from '../frontend/app';
+import { BUNDLE_OPTIONS, DIST_DIR, ROOT, buildIfStale } from '../runtime/build';
+import { node20App } from '../runtime/node20';
+import { startShop } from '../runtime/shop';
+import { percentile } from './stats';
+
+const WINDOW_MS = Number(process.env.BENCH_SECONDS ?? 3) * 1000;
+const aim = (value: number, target: number, higherIsBetter: boolean) =>
+  (higherIsBetter ? value >= target : value <= target) ? `meets the aim (${higherIsBetter ? '>=' : '<='} ${target})` : `BELOW the aim (${higherIsBetter ? '>=' : '<='} ${target})`;
+
+/** Closed loop: `concurrency` callers each send the next request when the last one answered, for `ms`. */
+async function throughput(concurrency: number, ms: number, call: (i: number) => Promise<unknown>): Promise<number> {
+  let done = 0;
+  const until = Date.now() + ms;
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, worker) => {
+      while (Date.now() < until) {
+        await call(worker);
+        done++;
+      }
+    }),
+  );
+  return done / (Number(process.hrtime.bigint() - started) / 1e9);
+}
+
+async function get(url: string, headers: Record<string, string> = {}): Promise<number> {
+  const res = await fetch(url, { headers });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+async function listen(handler: http.RequestListener): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}
+
+async function main(): Promise<void> {
+  process.env.LOG_LEVEL ??= 'silent';
+  await buildIfStale();
+  const dir = mkdtempSync(join(tmpdir(), 'shop-ratios-'));
+  const shop = await startShop({ port: 0, dataDir: join(dir, 'data'), secretsDir: join(dir, 'secrets'), sweepEveryMs: 0 });
+  const fn = (name: string) => `${shop.url}/function/${name}`;
+  const post = async (url: string, body: unknown, headers: Record<string, string> = {}) => {
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+    await res.arrayBuffer();
+    return res.status;
+  };
+  console.log(`ratio benchmarks, node ${process.version}, ${WINDOW_MS / 1000} s windows\n`);
+  try {
+    // 1. Gateway and template emulation overhead.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the shipped bundle, loaded as the template loads it
+    const handler = require(join(DIST_DIR, 'inventory-get', 'handler.js'));
+    const bare = await listen(node20App(handler, { RAW_BODY: 'true', MAX_RAW_SIZE: '1mb' }));
+    const query = '?id=gooseneck-kettle';
+    const bareRate = await throughput(32, WINDOW_MS, () => get(`${bare.url}/${query}`));
+    const gatewayRate = await throughput(32, WINDOW_MS, () => get(`${fn('inventory-get')}${query}`));
+    await bare.close();
+    const r1 = gatewayRate / bareRate;
+    console.log(`1. gateway / bare server        ${r1.toFixed(2)}  ${aim(r1, 0.7, true)}`);
+    console.log(`   inventory-get, 32 concurrent keep-alive callers: ${gatewayRate.toFixed(0)}/s through the local gateway, ${bareRate.toFixed(0)}/s from the same bundle behind a bare node20 server`);
+
+    // 2. Catalog page vs a static page of the same size, same server.
+    const storefront = createStorefront({ gatewayUrl: shop.url, cookieSecret: 'ratio-bench-cookie-secret-0123456789' });
+    const outer = express();
+    let staticPage = Buffer.alloc(0);
+    outer.get('/static-page', (_req, res) => void res.type('html').send(staticPage));
+    outer.use(storefront);
+    const site = await listen(outer);
+    const visit = await fetch(`${site.url}/`);
+    const cookie = visit.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    staticPage = Buffer.from(await visit.text());
+    const catalogRate = await throughput(32, WINDOW_MS, () => get(`${site.url}/`, { cookie }));
+    const staticRate = await throughput(32, WINDOW_MS, () => get(`${site.url}/static-page`, { cookie }));
+    await site.close();
+    const r2 = catalogRate / staticRate;
+    console.log(`2. catalog page / static page   ${r2.toFixed(2)}  ${aim(r2, 0.5, true)}`);
+    console.log(`   GET / (${staticPage.length} bytes, one shopper's cookie) ${catalogRate.toFixed(0)}/s vs the same bytes as a static page ${staticRate.toFixed(0)}/s, 32 concurrent callers`);
+
+    // 3. Checkout vs cart-add, 100 concurrent shoppers, plentiful stock.
+    await post(fn('inventory-restock'), { productId: 'paper-filters-100', stock: 1_000_000 }, { authorization: `Bearer ${shop.secrets['shop-admin-token']}` });
+    const SHOPPERS = 100;
+    const CARTS = 2_000;
+    const shopperIds = Array.from({ length: CARTS }, (_, i) => `bench-shopper-${String(i).padStart(10, '0')}`);
+    let next = 0;
+    const addRate = await throughput(SHOPPERS, WINDOW_MS, () => post(fn('cart-add'), { shopperId: shopperIds[next++ % CARTS], productId: 'paper-filters-100', quantity: 1 }));
+    // Every cart that got a line above is checked out once; only the order-create calls are timed.
+    const filled = Math.min(next, CARTS);
+    let cursor = 0;
+    const orderStarted = process.hrtime.bigint();
+    const statuses = new Map<number, number>();
+    await Promise.all(
+      Array.from({ length: SHOPPERS }, async () => {
+        while (cursor < filled) {
+          const shopperId = shopperIds[cursor++] as string;
+          const status = await post(fn('order-create'), { shopperId, customer: { name: 'Bench', email: 'b@example.com', address: '1 Bench St' } }, { 'idempotency-key': `bench-key-${shopperId}` });
+          statuses.set(status, (statuses.get(status) ?? 0) + 1);
+        }
+      }),
+    );
+    const orderRate = filled / (Number(process.hrtime.bigint() - orderStarted) / 1e9);
+    const r3 = orderRate / addRate;
+    console.log(`3. order-create / cart-add      ${r3.toFixed(2)}  ${aim(r3, 0.25, true)}`);
+    console.log(`   100 concurrent shoppers: cart-add ${addRate.toFixed(0)}/s; order-create ${orderRate.toFixed(0)}/s over ${filled} one-line carts (answers ${JSON.stringify(Object.fromEntries(statuses))})`);
+  } finally {
+    await shop.stop();
+  }
+
+  // 4. Cold start and bundle sizes.
+  const cold = await coldStarts(dir);
+  const r4 = cold.bundled / cold.unbundled;
+  console.log(`4. cold start bundled / sources ${r4.toFixed(2)}  ${aim(r4, 0.8, false)}`);
+  console.log(`   process start to first answer of inventory-get, median of ${cold.runs}: bundle ${cold.bundled.toFixed(0)} ms, unbundled sources (transpiled, node_modules) ${cold.unbundled.toFixed(0)} ms`);
+  const sizes = readdirSync(DIST_DIR).map((name) => ({ name, kb: statSync(join(DIST_DIR, name, 'handler.js')).size / 1024 }));
+  const largest = sizes.reduce((a, b) => (b.kb > a.kb ? b : a));
+  console.log(`   bundle sizes (minified): ${Math.min(...sizes.map((s) => s.kb)).toFixed(0)}-${largest.kb.toFixed(0)} KB, largest ${largest.name}; ${aim(largest.kb / 1024, 1, false).replace('aim', 'aim of MB')}`);
+
+  // 5. Memory of npm start.
+  const memory = await residentMemory(dir);
+  console.log(`5. npm start resident memory    idle ${memory.idle.toFixed(0)} MB, under load ${memory.loaded.toFixed(0)} MB (max)`);
+  console.log(`   VmRSS of the npm start process: 3 s after start, then sampled every 250 ms while ${memory.shoppers} shoppers browse and fill carts for ${memory.seconds} s (${memory.requests} pages)`);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+async function timeToFirstAnswer(script: string, handlerPath: string, env: NodeJS.ProcessEnv): Promise<number> {
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const started = process.hrtime.bigint();
+  const child = spawn(process.execPath, [script, handlerPath, String(port)], { env, stdio: 'ignore' });
+  try {
+    for (;;) {
+      const answered = await fetch(`http://127.0.0.1:${port}/?id=gooseneck-kettle`).then((r) => r.status, () => 0);
+      if (answered) return Number(process.hrtime.bigint() - started) / 1e6;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  } finally {
+    child.kill();
+  }
+}
+
+async function coldStarts(dir: string): Promise<{ bundled: number; unbundled: number; runs: number }> {
+  const work = join(dir, 'cold');
+  // The same template emulation serves both; it is not part of what is compared.
+  await build({ ...BUNDLE_OPTIONS, minify: false, entryPoints: [join(ROOT, 'runtime', 'node20.ts')], outfile: join(work, 'node20.js'), external: ['express4', 'body-parser'] });
+  writeFileSync(
+    join(work, 'serve.js'),
+    `const { node20App } = require('./node20.js');\nconst handler = require(process.argv[2]);\nrequire('node:http').createServer(node20App(handler, { RAW_BODY: 'true' })).listen(Number(process.argv[3]), '127.0.0.1');\n`,
+  );
+  // Unbundled: every source file transpiled on its own, packages loaded from node_modules.
+  const sources = ['core', 'functions/inventory-get'].flatMap((d) => listTs(join(ROOT, d)));
+  await build({ entryPoints: sources, outdir: join(work, 'src'), outbase: ROOT, bundle: false, platform: 'node', format: 'cjs', target: 'node20', logLevel: 'warning' });
+  const env = { PATH: process.env.PATH, NODE_PATH: join(ROOT, 'node_modules'), DATA_DIR: join(dir, 'cold-data'), LOG_LEVEL: 'silent' };
+  const runs = 7;
+  const median = async (handlerPath: string) => {
+    const times: number[] = [];
+    for (let i = 0; i < runs; i++) times.push(await timeToFirstAnswer(join(work, 'serve.js'), handlerPath, env));
+    return percentile(times.sort((a, b) => a - b), 50);
+  };
+  const bundled = await median(join(DIST_DIR, 'inventory-get', 'handler.js'));
+  const unbundled = await median(join(work, 'src', 'functions', 'inventory-get', 'handler.js'));
+  return { bundled, unbundled, runs };
+}
+
+function listTs(dir: string): string[] {
+  return readdirSync(dir).flatMap((entry) => {
+    const full = join(dir, entry);
+    if (statSync(full).isDirectory()) return listTs(full);
+    return entry.endsWith('.ts') && !entry.endsWith('.test.ts') ? [full] : [];
+  });
+}
+
+async function residentMemory(dir: string): Promise<{ idle: number; loaded: number; shoppers: number; seconds: number; requests: number }> {
+  const command = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+  const [port, storefrontPort] = [21_000 + Math.floor(Math.random() * 9_000), 31_000 + Math.floor(Math.random() * 9_000)];
+  const child = spawn('sh', ['-c', `exec ${command}`], {
+    cwd: ROOT,
+    env: { ...process.env, GATEWAY_PORT: String(port), STOREFRONT_PORT: String(storefrontPort), DATA_DIR: join(dir, 'rss-data'), SECRETS_DIR: join(dir, 'rss-secrets'), LOG_LEVEL: 'silent', SWEEP_EVERY_MS: '0' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+  try {
+    await new Promise<void>((resolve) => child.stdout?.on('data', (d) => String(d).includes('storefront') && resolve()));
+    await new Promise((r) => setTimeout(r, 3_000));
+    const idle = rss();
+    let loaded = idle;
+    const sampler = setInterval(() => (loaded = Math.max(loaded, rss())), 250);
+    const shoppers = 20;
+    const seconds = 5;
+    let requests = 0;
+    const until = Date.now() + seconds * 1000;
+    const site = `http://127.0.0.1:${storefrontPort}`;
+    await Promise.all(
+      Array.from({ length: shoppers }, async () => {
+        const first = await fetch(`${site}/`);
+        const cookie = first.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+        const csrf = /name="_csrf" value="([^"]+)"/.exec(await first.text())?.[1] ?? '';
+        while (Date.now() < until) {
+          await get(`${site}/products/paper-filters-100`, { cookie });
+          const res = await fetch(`${site}/cart/add`, { method: 'POST', redirect: 'manual', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: `_csrf=${csrf}&productId=paper-filters-100&quantity=1` });
+          await res.arrayBuffer();
+          await get(`${site}/`, { cookie });
+          requests += 3;
+        }
+      }),
+    );
+    clearInterval(sampler);
+    return { idle, loaded, shoppers, seconds, requests };
+  } finally {
+    child.kill('SIGTERM');
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
