@@ -110,6 +110,7 @@ export const CheckoutRequest = z.strictObject({
 });
 export const OrderQuery = z.strictObject({ id: OrderId, shopperId: ShopperId });
 export const OrderListQuery = z.strictObject({ shopperId: ShopperId, limit: Limit(100).optional() });
+export const RecentOrdersQuery = z.strictObject({ limit: Limit(100).optional() });
 export const CancelRequest = z.strictObject({ orderId: OrderId, shopperId: ShopperId });
 /** order-sweep takes nothing from its caller (the cron-connector); its TTL is configuration. */
 export const SweepRequest = z.strictObject({});

@@ -14,6 +14,7 @@ import { isShopError, type ShopError } from '../core/errors';
 import { logLine } from '../core/log';
 import { Counter, Histogram, PROMETHEUS_CONTENT_TYPE, Registry } from '../core/metrics';
 import { Customer, IdempotencyKey, MAX_LINE_QUANTITY, OrderId, ProductId } from '../core/schemas';
+import { mountAdmin } from './admin';
 import { placeholderSvg } from './placeholder';
 import { createSessions } from './session';
 import { createShopClient, type ShopClient } from './shop-client';
@@ -299,6 +300,8 @@ export function createStorefront(config: StorefrontConfig): express.Express {
       res.redirect(303, '/orders');
     }),
   );
+
+  mountAdmin(app, { shop, functionSeconds, flash: (req, res, text, kind = 'success') => sessions.flash(req, res, { kind, text }) });
 
   app.use((_req, res) => renderError(res, 404, 'There is nothing at this address.'));
 

@@ -14,11 +14,12 @@ export const CATALOG_TTL_MS = 1_000;
 const CATALOG_ENTRIES = 500;
 
 export function createShopClient(options: { gatewayUrl: string; timeoutMs?: number; catalogCacheMs?: number; onCall?: GatewayOptions['onCall'] }) {
-  // 400, 404, 409 and 413 tell the shopper something; anything else is "the shop is unavailable".
+  // 400, 404, 409 and 413 tell the shopper something, 401 and 403 the operator; anything else
+  // is "the shop is unavailable".
   const gateway: GatewayClient = createGatewayClient({
     baseUrl: options.gatewayUrl,
     timeoutMs: options.timeoutMs ?? 4_000,
-    passThrough: [400, 404, 409, 413],
+    passThrough: [400, 401, 403, 404, 409, 413],
     onCall: options.onCall,
   });
   const get = <T>(fn: string, query: Record<string, string | undefined>, schema: z.ZodType<T>, callId?: string) =>
@@ -29,10 +30,10 @@ export function createShopClient(options: { gatewayUrl: string; timeoutMs?: numb
   // Catalog pages are the same for every shopper: kept for a second, so new inventory shows
   // on the next page load at most a second late while the busiest page costs one call a second.
   const catalog = new Map<string, { at: number; page: Promise<z.infer<typeof ProductPage>> }>();
-  const listProducts = (query: { q?: string; cursor?: string; limit?: number }, callId?: string) => {
+  const listProducts = (query: { q?: string; cursor?: string; limit?: number }, callId?: string, fresh = false) => {
     const key = JSON.stringify([query.q, query.cursor, query.limit]);
     const cached = catalog.get(key);
-    if (cached && Date.now() - cached.at < (options.catalogCacheMs ?? CATALOG_TTL_MS)) return cached.page;
+    if (!fresh && cached && Date.now() - cached.at < (options.catalogCacheMs ?? CATALOG_TTL_MS)) return cached.page;
     const page = get('inventory-list', { q: query.q, cursor: query.cursor, limit: query.limit?.toString() }, ProductPage, callId);
     if (catalog.size >= CATALOG_ENTRIES) catalog.clear();
     catalog.set(key, { at: Date.now(), page });
@@ -54,5 +55,10 @@ export function createShopClient(options: { gatewayUrl: string; timeoutMs?: numb
     getOrder: (id: string, shopperId: string, callId?: string) => get('order-get', { id, shopperId }, Order, callId),
     cancelOrder: (orderId: string, shopperId: string, callId?: string) =>
       post('order-cancel', { orderId, shopperId }, Order, { callId, idempotent: true }),
+    // The operator's calls carry the admin token the operator signed in with.
+    recentOrders: (adminToken: string, callId?: string) =>
+      gateway.call('order-recent', { headers: { authorization: `Bearer ${adminToken}` }, callId, idempotent: true }, OrderList),
+    restock: (adminToken: string, body: { productId: string; stock: number } | { product: Product }, callId?: string) =>
+      post('inventory-restock', body, Product, { callId, idempotent: true, headers: { authorization: `Bearer ${adminToken}` } }),
   };
 }

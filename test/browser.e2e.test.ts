@@ -199,4 +199,23 @@ describe('shopping in a browser', () => {
     await settles(text(page.locator('.address')), '<script>alert("name")</script><img src=x onerror=alert("address")>xss@example.com');
     expect(await page.locator('main script, main img[src="x"]').count()).toBe(0);
   });
+
+  it('gives the operator stock levels, calls per function, recent orders and a restock form, behind the admin token', async () => {
+    const denied = await (await browser.newContext({ httpCredentials: { username: 'admin', password: 'not-the-token' } })).newPage();
+    expect((await denied.goto(`${s.url}/admin`))?.status()).toBe(401);
+
+    const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, httpCredentials: { username: 'admin', password: s.t.shop.secrets['shop-admin-token'] as string } });
+    const page = await context.newPage();
+    expect((await page.goto(`${s.url}/admin`))?.status()).toBe(200);
+    await settles(count(page.locator('svg.chart rect')), (await s.t.call('inventory-list', { query: { limit: '100' } })).json.items.length);
+    await settles(includes(page.locator('#calls-title + table'), 'inventory-list'), true);
+    await settles(includes(page.locator('#orders-title + table'), 'ord_'), true);
+    await page.selectOption('#restock-product', 'milk-frother');
+    await page.fill('#restock-stock', '77');
+    await page.click('text=Set stock');
+    await settles(text(page.locator('.flash-success')), 'Handheld Milk Frother: stock set to 77.');
+    await settles(text(page.locator('svg.chart rect', { hasText: 'Handheld Milk Frother' }).locator('title')), 'Handheld Milk Frother: 77');
+    expect((await s.t.call('inventory-get', { query: { id: 'milk-frother' } })).json.stock).toBe(77);
+    await page.screenshot({ path: join(shots, 'operator.png'), fullPage: true });
+  });
 });

@@ -22,8 +22,8 @@ beforeAll(() => {
 afterAll(() => rmSync(home, { recursive: true, force: true }));
 
 describe('function bundles', () => {
-  it('exist for all 14 functions', () => {
-    expect(names).toHaveLength(14);
+  it('exist for all 15 functions', () => {
+    expect(names).toHaveLength(15);
   });
 
   it.each(names)('%s loads with no node_modules and exports the handler with module.exports', (name) => {

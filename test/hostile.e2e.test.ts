@@ -107,6 +107,9 @@ function cases(): Case[] {
   for (const fn of ['cart-get', 'order-list']) for (const q of ['', 'shopperId=short', 'shopperId[$gt]=', `shopperId=${'a'.repeat(65)}`, 'shopperId=demo_user', `shopperId=${shopperId}&shopperId=${shopperId}`, `shopperId=${'a'.repeat(21)}%0A`]) get(fn, q);
   for (const q of [`id=${orderId}`, `shopperId=${shopperId}`, `id[$ne]=&shopperId=${shopperId}`, `id=ord_x&shopperId=${shopperId}`, `id=${orderId}&shopperId=${shopperId}`]) get('order-get', q);
   get('order-list', `shopperId=${shopperId}&limit=1000`);
+  for (const q of ['', 'limit=0', 'limit=abc', 'limit=1000', 'limit[$gt]=1', 'shopperId=x']) {
+    all.push({ name: `order-recent (admin): ?${q}`, fn: 'order-recent', method: 'GET', payload: q, headers: q ? token('shop-admin-token') : {} });
+  }
   // Not listed: ?__proto__[x]=1 and ?constructor[...]: the template's query parser (qs) drops
   // them before any handler runs, so they arrive as an ordinary, valid request.
   return all;

@@ -110,7 +110,7 @@ describe('the shop through the gateway', () => {
     const auth = `Basic ${Buffer.from(`admin:${t.shop.secrets['basic-auth-password']}`).toString('base64')}`;
     const res = await fetch(url, { headers: { authorization: auth } });
     const list = (await res.json()) as { name: string; image: string; replicas: number; invocationCount: number }[];
-    expect(list).toHaveLength(14);
+    expect(list).toHaveLength(15);
     expect(list.find((f) => f.name === 'inventory-list')).toMatchObject({ replicas: 1, image: expect.stringContaining('/shop-inventory-list:') });
     expect(list.find((f) => f.name === 'inventory-list')?.invocationCount).toBeGreaterThan(0);
     expect((await fetch(`${t.shop.url}/healthz`)).status).toBe(200);

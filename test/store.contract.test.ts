@@ -255,6 +255,7 @@ describe.each(adapters)('store contract: $name', (adapter) => {
       await store.insertOrder(order({ id: 'ord_theirs', shopperId: 'someone-else-aaaaaaaaaaa', createdAt: at(4) }));
       const list = await store.listOrders(order().shopperId, 2);
       expect(list.map((o) => o.id)).toEqual(['ord_new', 'ord_mid']);
+      expect((await store.listRecentOrders(2)).map((o) => o.id)).toEqual(['ord_theirs', 'ord_new']);
     });
   });
 

@@ -262,6 +262,10 @@ export class DocumentStore implements ShopStore {
     return (await this.orders.find({ shopperId }, { sort: { createdAt: -1, _id: -1 }, limit })).map(toOrder);
   }
 
+  async listRecentOrders(limit: number): Promise<Order[]> {
+    return (await this.orders.find({}, { sort: { createdAt: -1, _id: -1 }, limit })).map(toOrder);
+  }
+
   async findOrdersByStatus(status: OrderStatus, before: string, limit: number): Promise<Order[]> {
     return (await this.orders.find({ status, updatedAt: { $lt: before } }, { sort: { updatedAt: 1 }, limit })).map(toOrder);
   }

@@ -90,7 +90,7 @@ export async function openEmbeddedStore(dataDir: string): Promise<ShopStore> {
       products: await open<ProductDoc>('products', ['name']),
       movements: await open<MovementDoc>('movements', ['productId']),
       carts: await open<CartDoc>('carts'),
-      orders: await open<OrderDoc>('orders', ['shopperId', 'status']),
+      orders: await open<OrderDoc>('orders', ['shopperId', 'status', 'createdAt']),
       reservations: await open<ReservationDoc>('reservations', ['status']),
     };
     return new DocumentStore(collections, async () => {

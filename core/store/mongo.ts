@@ -54,6 +54,7 @@ export async function openMongoStore(url: string, dbName?: string): Promise<Shop
     await products.createIndex({ 'holds.$**': 1 });
     await orders.createIndex({ shopperId: 1, createdAt: -1, _id: -1 });
     await orders.createIndex({ status: 1, updatedAt: 1 });
+    await orders.createIndex({ createdAt: -1, _id: -1 });
     const movements = db.collection<MovementDoc>('movements');
     await movements.createIndex({ productId: 1, at: 1 });
     const reservations = db.collection<ReservationDoc>('reservations');

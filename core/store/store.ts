@@ -115,6 +115,8 @@ export interface ShopStore {
   insertOrder(order: Order): Promise<{ inserted: boolean; order: Order }>;
   getOrder(orderId: string): Promise<Order | null>;
   listOrders(shopperId: string, limit: number): Promise<Order[]>;
+  /** Every shopper's orders, newest first (the operator's view). */
+  listRecentOrders(limit: number): Promise<Order[]>;
   /** Orders in `status` last changed before `before`, oldest first (for the sweep). */
   findOrdersByStatus(status: OrderStatus, before: string, limit: number): Promise<Order[]>;
   /** Applies `changes` only if the order is in one of `from`; returns the new order or null. */

@@ -1,0 +1,116 @@
+/**
+ * The operator page, /admin: stock levels as a bar chart, the storefront's calls and latency
+ * per function, recent orders, and forms to restock or add a product. Behind HTTP basic
+ * auth: user `admin`, password the shop-admin-token. The storefront keeps no admin secret of
+ * its own; it passes the operator's token on, and the functions decide (401/403 ask again).
+ */
+import type { Express, NextFunction, Request, Response } from 'express';
+import { isShopError } from '../core/errors';
+import type { Histogram } from '../core/metrics';
+import { z } from '../core/zod';
+import { Product, ProductId, type Product as ProductType } from '../core/schemas';
+import type { ShopClient } from './shop-client';
+
+const RestockForm = z.strictObject({ _csrf: z.string(), productId: ProductId, stock: z.string().regex(/^\d{1,7}$/) });
+const ProductForm = z.strictObject({
+  _csrf: z.string(),
+  id: z.string(),
+  name: z.string(),
+  description: z.string(),
+  price: z.string().regex(/^\d{1,6}(\.\d{1,2})?$/),
+  stock: z.string().regex(/^\d{1,7}$/),
+  image: z.string(),
+});
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    adminToken?: string;
+  }
+}
+
+function challenge(res: Response): void {
+  res.set('WWW-Authenticate', 'Basic realm="Shop operator", charset="UTF-8"').status(401).render('error', { title: 'Sign in', message: 'The operator page needs the admin user and the shop-admin-token.' });
+}
+
+/** Reads basic auth; the token is checked by the functions on every admin call. */
+function basicAuth(req: Request, res: Response, next: NextFunction): void {
+  const match = /^Basic ([A-Za-z0-9+/=]+)$/.exec(req.headers.authorization ?? '');
+  const [user, ...rest] = match ? Buffer.from(match[1] as string, 'base64').toString('utf8').split(':') : [];
+  if (user !== 'admin' || !rest.join(':')) return challenge(res);
+  req.adminToken = rest.join(':');
+  next();
+}
+
+/** Every product, straight from the inventory (the operator must see a restock at once). */
+async function allProducts(shop: ShopClient, callId: string): Promise<ProductType[]> {
+  const products: ProductType[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await shop.listProducts({ limit: 100, cursor }, callId, true);
+    products.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor && products.length < 2_000);
+  return products;
+}
+
+export function mountAdmin(app: Express, deps: { shop: ShopClient; functionSeconds: Histogram; flash: (req: Request, res: Response, text: string, kind?: 'success' | 'error') => void }): void {
+  const { shop } = deps;
+
+  const guarded = (fn: (req: Request, res: Response) => Promise<void>) => (req: Request, res: Response, next: NextFunction) =>
+    fn(req, res).catch((error: unknown) => {
+      if (isShopError(error) && (error.status === 401 || error.status === 403)) return challenge(res);
+      next(error);
+    });
+
+  app.get(
+    '/admin',
+    basicAuth,
+    guarded(async (req, res) => {
+      // The admin call first: a wrong token stops here, before anything is shown.
+      const orders = await shop.recentOrders(req.adminToken as string, res.locals.callId);
+      const products = await allProducts(shop, res.locals.callId);
+      const calls = deps.functionSeconds
+        .totals()
+        .map((t) => ({ fn: t.labels.function_name ?? '', count: t.count, meanMs: t.count ? (t.sum / t.count) * 1000 : 0 }))
+        .sort((a, b) => a.fn.localeCompare(b.fn));
+      res.set('Cache-Control', 'no-store').render('admin', { title: 'Operator', products, orders: orders.items, calls, maxStock: Math.max(1, ...products.map((p) => p.stock)) });
+    }),
+  );
+
+  app.post(
+    '/admin/restock',
+    basicAuth,
+    guarded(async (req, res) => {
+      const form = RestockForm.safeParse(req.body);
+      if (!form.success) return void res.status(400).render('error', { title: 'Sorry', message: 'Choose a product and a stock from 0 to 1000000.' });
+      const product = await shop.restock(req.adminToken as string, { productId: form.data.productId, stock: Number(form.data.stock) }, res.locals.callId);
+      deps.flash(req, res, `${product.name}: stock set to ${product.stock}.`);
+      res.redirect(303, '/admin');
+    }),
+  );
+
+  app.post(
+    '/admin/products',
+    basicAuth,
+    guarded(async (req, res) => {
+      const form = ProductForm.safeParse(req.body);
+      const candidate = form.success
+        ? Product.safeParse({
+            id: form.data.id,
+            name: form.data.name,
+            description: form.data.description,
+            priceCents: Math.round(Number(form.data.price) * 100),
+            stock: Number(form.data.stock),
+            image: form.data.image || `/images/${form.data.id}.svg`,
+          })
+        : undefined;
+      if (!candidate?.success) {
+        const fields = candidate ? [...new Set(candidate.error.issues.map((i) => String(i.path[0])))].join(', ') : 'the form';
+        return void res.status(400).render('error', { title: 'Sorry', message: `Check ${fields}.` });
+      }
+      const product = await shop.restock(req.adminToken as string, { product: candidate.data }, res.locals.callId);
+      deps.flash(req, res, `${product.name} is in the catalog (${product.stock} in stock).`);
+      res.redirect(303, '/admin');
+    }),
+  );
+}
