@@ -152,7 +152,13 @@ export async function startGateway(functions: readonly LoadedFunction[], options
     }
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    const plan = FaultPlan.safeParse((() => { try { return JSON.parse(Buffer.concat(chunks).toString()); } catch { return undefined; } })());
+    let body: unknown;
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString());
+    } catch {
+      body = undefined;
+    }
+    const plan = FaultPlan.safeParse(body);
     if (req.method !== 'POST' || !plan.success) return text(res, 400, 'POST a fault plan (runtime/faults.ts)');
     faults.set(plan.data);
     json(res, 200, { injected: faults.injected });

@@ -72,7 +72,7 @@ async function settledInvariant() {
   const result = await checkInvariant(store, orders);
   expect(result.violations).toEqual([]);
   expect(orders.filter((o) => o.status === 'pending' || o.status === 'cancelling')).toEqual([]);
-  return { ...result, orders, sweep: sweep.json as { failedOrders: number; releasedReservations: number } };
+  return { ...result, orders, sweep: sweep.json as { failedOrders: number; releasedReservations: number; finishedCancellations: number } };
 }
 
 const SCARCE = ['espresso-tamper', 'burr-coffee-grinder', 'cold-brew-jar', 'gooseneck-kettle'];
@@ -203,6 +203,23 @@ describe('reliability', () => {
     const { checks, sweep } = await settledInvariant();
     expect((await store.getProducts(['ceramic-pour-over-dripper']))[0]?.stock).toBe(10);
     report('stuck reservations', { orphanReservations: 1, stuckOrders: 1, sweptOrders: sweep.failedOrders, sweptReservations: sweep.releasedReservations, invariantChecks: checks });
+  });
+
+  it('stuck cancellations: a cancel whose release failed is finished by the sweep', async () => {
+    await restock('double-wall-glass-mug', 10);
+    const shopperId = await shopperWith([['double-wall-glass-mug', 4]]);
+    const placed = await checkout(shopperId);
+    expect(placed.status).toBe(201);
+    await setFaults({ functions: { 'inventory-release': { status: 503 } } });
+    const cancel = await t.call('order-cancel', { body: { orderId: placed.json?.id, shopperId } });
+    await setFaults(null);
+    expect(cancel.status).toBe(503);
+    const store = await openStore();
+    expect((await store.getOrder(placed.json?.id as string))?.status).toBe('cancelling');
+    const { checks, sweep } = await settledInvariant();
+    expect((await store.getOrder(placed.json?.id as string))?.status).toBe('cancelled');
+    expect((await store.getProducts(['double-wall-glass-mug']))[0]?.stock).toBe(10);
+    report('stuck cancellations', { stuck: 1, finished: sweep.finishedCancellations, invariantChecks: checks });
   });
 
   it('auth: internal and admin functions refuse missing, wrong and wrong-kind tokens, changing nothing', async () => {

@@ -168,7 +168,7 @@ describe.each(adapters)('store contract: $name', (adapter) => {
   });
 
   describe('stock accounting', () => {
-    const ledgerSum = async (productId: string) => (await store.listMovements(productId)).reduce((sum, m) => sum + m.quantity, 0);
+    const ledgerSum = async (productId: string) => (await store.listMovements({ productId })).reduce((sum, m) => sum + m.quantity, 0);
 
     it('keeps supplied = stock + held through restocks racing with reservations', async () => {
       await store.putProduct(product({ stock: 50 }));
@@ -183,7 +183,7 @@ describe.each(adapters)('store contract: $name', (adapter) => {
       expect([...holds.values()].flat().reduce((sum, l) => sum + l.quantity, 0)).toBe(audit?.held);
       // The ledger tells the same story as the documents.
       expect(await ledgerSum('test-mug')).toBe(audit?.stock);
-      const movements = await store.listMovements('test-mug');
+      const movements = await store.listMovements({ productId: 'test-mug' });
       expect(movements.filter((m) => m.kind === 'reserve').reduce((sum, m) => sum - m.quantity, 0) - movements.filter((m) => m.kind === 'release').reduce((sum, m) => sum + m.quantity, 0)).toBe(audit?.held);
     });
 
@@ -193,7 +193,7 @@ describe.each(adapters)('store contract: $name', (adapter) => {
       await store.holdStock('ord_1', 'test-mug', 2);
       await store.releaseHold('ord_1', 'test-mug');
       await store.releaseHold('ord_1', 'test-mug');
-      const recorded = (await store.listMovements('test-mug')).map((m) => `${m.kind} ${m.quantity}`);
+      const recorded = (await store.listMovements({ productId: 'test-mug' })).map((m) => `${m.kind} ${m.quantity}`);
       expect(recorded.sort()).toEqual(['release 2', 'reserve -2', 'supply 5']);
     });
   });

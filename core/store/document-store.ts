@@ -144,8 +144,9 @@ export class DocumentStore implements ShopStore {
     await this.movements.insertOnce({ _id: id, ...movement });
   }
 
-  async listMovements(productId?: string): Promise<StockMovement[]> {
-    const docs = await this.movements.find(productId ? { productId } : {}, { sort: { at: 1, _id: 1 } });
+  async listMovements(filter: { productId?: string; orderId?: string; kind?: StockMovement['kind'] } = {}): Promise<StockMovement[]> {
+    const query = Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== undefined));
+    const docs = await this.movements.find(query, { sort: { at: 1, _id: 1 } });
     return docs.map(({ _id, ...m }) => ({ id: _id, ...m }));
   }
 

@@ -88,7 +88,7 @@ export async function openEmbeddedStore(dataDir: string): Promise<ShopStore> {
     };
     const collections = {
       products: await open<ProductDoc>('products', ['name']),
-      movements: await open<MovementDoc>('movements', ['productId']),
+      movements: await open<MovementDoc>('movements', ['productId', 'orderId']),
       carts: await open<CartDoc>('carts'),
       orders: await open<OrderDoc>('orders', ['shopperId', 'status', 'createdAt']),
       reservations: await open<ReservationDoc>('reservations', ['status']),

@@ -56,7 +56,8 @@ export async function openMongoStore(url: string, dbName?: string): Promise<Shop
     await orders.createIndex({ status: 1, updatedAt: 1 });
     await orders.createIndex({ createdAt: -1, _id: -1 });
     const movements = db.collection<MovementDoc>('movements');
-    await movements.createIndex({ productId: 1, at: 1 });
+    await movements.createIndex({ productId: 1, kind: 1, at: 1 });
+    await movements.createIndex({ orderId: 1 });
     const reservations = db.collection<ReservationDoc>('reservations');
     await reservations.createIndex({ status: 1, createdAt: 1 });
     return new DocumentStore(

@@ -84,7 +84,8 @@ export interface ShopStore {
   // stock accounting
   /** Records a movement unless one with its id exists. */
   recordMovement(movement: StockMovement): Promise<void>;
-  listMovements(productId?: string): Promise<StockMovement[]>;
+  /** Movements matching every given field, oldest first. */
+  listMovements(filter?: { productId?: string; orderId?: string; kind?: StockMovement['kind'] }): Promise<StockMovement[]>;
   stockAudit(): Promise<StockAudit[]>;
 
   // stock holds, one atomic update each

@@ -43,7 +43,7 @@ export async function checkInvariant(store: ShopStore, orders: readonly Order[])
     check(a.stock >= 0, `${a.productId}: stock ${a.stock} is negative`);
     check(a.supplied === a.stock + a.held, `${a.productId}: supplied ${a.supplied} != stock ${a.stock} + held ${a.held}`);
     check(a.held === (soldUnits.get(a.productId) ?? 0), `${a.productId}: held ${a.held} != units in confirmed orders ${soldUnits.get(a.productId) ?? 0}`);
-    const movements = await store.listMovements(a.productId);
+    const movements = await store.listMovements({ productId: a.productId });
     const sum = (kind?: string) => movements.filter((m) => !kind || m.kind === kind).reduce((total, m) => total + m.quantity, 0);
     check(sum() === a.stock, `${a.productId}: ledger adds up to ${sum()}, stock is ${a.stock}`);
     check(-(sum('reserve') + sum('release')) === a.held, `${a.productId}: ledger holds ${-(sum('reserve') + sum('release'))}, documents ${a.held}`);
