@@ -29,6 +29,11 @@ export function applyCartChange(lines: readonly OrderLineRequest[], change: Cart
   return lines.map((l) => (l.productId === change.productId ? { ...l, quantity } : l));
 }
 
+/** What priced lines cost together, in cents: a cart's total and an order's. */
+export function linesTotal(items: readonly { priceCents: number; quantity: number }[]): number {
+  return items.reduce((sum, i) => sum + i.priceCents * i.quantity, 0);
+}
+
 /** Prices lines from the catalog; lines whose product is gone are left out. */
 export function priceCart(shopperId: string, lines: readonly OrderLineRequest[], products: readonly Product[]): Cart {
   const byId = new Map(products.map((p) => [p.id, p]));
@@ -36,7 +41,7 @@ export function priceCart(shopperId: string, lines: readonly OrderLineRequest[],
     const p = byId.get(l.productId);
     return p ? [{ productId: p.id, name: p.name, priceCents: p.priceCents, quantity: l.quantity }] : [];
   });
-  return { shopperId, items, totalCents: items.reduce((sum, i) => sum + i.priceCents * i.quantity, 0) };
+  return { shopperId, items, totalCents: linesTotal(items) };
 }
 
 export async function showCart(store: ShopStore, shopperId: string): Promise<Cart> {

@@ -12,7 +12,7 @@
  * Prices and names come from the inventory's reservation, never from the caller or the cart.
  */
 import { createHash } from 'node:crypto';
-import { emptyCart } from './cart';
+import { emptyCart, linesTotal } from './cart';
 import { conflict, notFound, shopError, toShopError, type ShopError } from './errors';
 import type { Call } from './fn';
 import { createInventoryClient, type InventoryClient } from './gateway';
@@ -51,10 +51,6 @@ function inventoryClient(baseUrl: string): InventoryClient {
 
 export function orderIdFor(shopperId: string, idempotencyKey: string): string {
   return `ord_${createHash('sha256').update(`${shopperId}\n${idempotencyKey}`).digest('base64url').slice(0, 22)}`;
-}
-
-export function orderTotal(items: Order['items']): number {
-  return items.reduce((sum, i) => sum + i.priceCents * i.quantity, 0);
 }
 
 const sameCustomer = (a: Customer, b: Customer) => a.name === b.name && a.email === b.email && a.address === b.address;
@@ -112,7 +108,7 @@ async function completeCheckout(deps: CheckoutDeps, order: Order): Promise<Order
     return markFailed(deps, order, failure);
   }
 
-  const changes = { status: 'confirmed' as const, items: reservation.items, totalCents: orderTotal(reservation.items), updatedAt: now() };
+  const changes = { status: 'confirmed' as const, items: reservation.items, totalCents: linesTotal(reservation.items), updatedAt: now() };
   let confirmed: Order | null;
   try {
     confirmed = (await store.transitionOrder(order.id, ['pending'], changes)) ?? (await store.getOrder(order.id));

@@ -7,7 +7,7 @@
  *   stock >= 0
  * and every confirmed order's total is the sum of the prices it was reserved at.
  */
-import { orderTotal } from '../../core/checkout';
+import { linesTotal } from '../../core/cart';
 import type { Order } from '../../core/schemas';
 import type { ShopStore } from '../../core/store/store';
 
@@ -33,7 +33,7 @@ export async function checkInvariant(store: ShopStore, orders: readonly Order[])
   const soldUnits = new Map<string, number>();
   for (const order of orders) {
     if (order.status !== 'confirmed' && order.status !== 'cancelling') continue;
-    check(order.totalCents === orderTotal(order.items), `order ${order.id} total ${order.totalCents} is not the sum of its lines`);
+    check(order.totalCents === linesTotal(order.items), `order ${order.id} total ${order.totalCents} is not the sum of its lines`);
     const reservation = await store.getReservation(order.id);
     check(JSON.stringify(reservation?.items) === JSON.stringify(order.items), `order ${order.id} lines differ from its reservation`);
     for (const line of order.items) soldUnits.set(line.productId, (soldUnits.get(line.productId) ?? 0) + line.quantity);
