@@ -30,7 +30,6 @@ afterAll(async () => {
 });
 
 const emptyCart = (shopperId: string) => ({ shopperId, items: [], totalCents: 0 });
-const cartFor = () => nock(GATEWAY).get('/function/cart-get').query(true).reply(200, (uri) => emptyCart(new URL(uri, GATEWAY).searchParams.get('shopperId') as string));
 
 /** A browser-like visitor: keeps cookies, does not follow redirects. */
 async function visitor() {
@@ -45,7 +44,6 @@ async function visitor() {
     }
     return { res, html: await res.text(), cookies: res.headers.getSetCookie() };
   };
-  cartFor();
   nock(GATEWAY).get('/function/inventory-list').query(true).reply(200, { items: [product()] });
   const first = await send('/');
   const csrf = /name="_csrf" value="([^"]+)"/.exec(first.html)?.[1] as string;
@@ -99,7 +97,6 @@ describe('storefront routes', () => {
   });
 
   it('marks the cookie Secure when nginx says the request came over HTTPS', async () => {
-    cartFor();
     nock(GATEWAY).get('/function/inventory-list').query(true).reply(200, { items: [] });
     const res = await fetch(`${base}/`, { headers: { 'x-forwarded-proto': 'https' } });
     expect(res.headers.getSetCookie().find((c) => c.startsWith('shopper='))).toMatch(/Secure/);
@@ -120,10 +117,20 @@ describe('storefront routes', () => {
     const added = await v.post('/cart/add', { productId: 'test-mug', quantity: '1' }, { referer: `${base}/products/test-mug` });
     expect(added.res.status).toBe(303);
     expect(added.res.headers.get('location')).toBe('/products/test-mug');
-    cartFor();
     nock(GATEWAY).get('/function/inventory-get').query(true).reply(200, product());
     const next = await v.send('/products/test-mug');
     expect(next.html).toContain('Sorry, Test Mug is sold out.');
+  });
+
+  it('shows the cart count it last saw without asking the backend on every page', async () => {
+    const v = await visitor();
+    nock(GATEWAY).post('/function/cart-add').reply(200, { shopperId: 'x'.repeat(22), items: [{ productId: 'test-mug', name: 'Test Mug', priceCents: 1250, quantity: 3 }], totalCents: 3750 });
+    await v.post('/cart/add', { productId: 'test-mug', quantity: '3' });
+    const cartGet = nock(GATEWAY).get('/function/cart-get').query(true).reply(200, emptyCart('x'.repeat(22)));
+    nock(GATEWAY).get('/function/inventory-list').query(true).reply(200, { items: [product()] });
+    const page = await v.send('/');
+    expect(page.html).toContain('aria-label="3 items in cart">3<');
+    expect(cartGet.isDone()).toBe(false);
   });
 
   it('never sends a price or another shopper’s id to the backend', async () => {
@@ -164,7 +171,6 @@ describe('storefront routes', () => {
 
   it('shows the 503 page when the backend is down, after retrying the read', async () => {
     const list = nock(GATEWAY).get('/function/inventory-list').query(true).times(3).reply(503, 'down');
-    cartFor();
     const res = await fetch(`${base}/`);
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('5');
@@ -174,7 +180,6 @@ describe('storefront routes', () => {
 
   it('shows the 503 page when the backend answers nonsense', async () => {
     nock(GATEWAY).get('/function/inventory-get').query(true).reply(200, '<html>not json</html>');
-    cartFor();
     const res = await fetch(`${base}/products/test-mug`);
     expect(res.status).toBe(503);
   });

@@ -3,6 +3,8 @@
  * goes through the shop client (gateway + the functions' schemas); every form is validated
  * here first and carries a CSRF token; nothing a shopper sends sets a price or names another
  * shopper. When the backend is down the page says so (503) and the next request tries again.
+ * Browsing pages make one call at most: catalog pages are cached for a second and the
+ * header's cart count comes from a signed cookie.
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
@@ -77,6 +79,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
   app.engine('ejs', (path, data, done) => ejs.renderFile(path, data as ejs.Data, { cache: true }, done as (err: Error | null, html?: string) => void));
   app.set('view engine', 'ejs');
   app.set('views', VIEWS);
+  app.locals.money = (cents: number) => `€${(cents / 100).toFixed(2)}`;
   app.use(
     helmet({
       contentSecurityPolicy: {
@@ -129,6 +132,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
   app.use((req, res, next) => {
     res.locals.session = req.session;
     res.locals.flash = req.session.flash;
+    res.locals.cartCount = req.session.cartCount;
     next();
   });
   app.use((req, res, next) => {
@@ -136,9 +140,13 @@ export function createStorefront(config: StorefrontConfig): express.Express {
     res.status(403).render('error', { title: 'Form expired', message: 'This form has expired. Go back, reload the page and try again.' });
   });
 
-  const cartCount = async (req: Request, res: Response) => {
+  /**
+   * The cart, for the pages that show it; its size is remembered in a signed cookie, so that
+   * the other pages show the header's count without a call to the backend.
+   */
+  const loadCart = async (req: Request, res: Response) => {
     const cart = await shop.getCart(req.session.shopperId, res.locals.callId);
-    res.locals.cartCount = cart.items.reduce((n, i) => n + i.quantity, 0);
+    sessions.cartSeen(req, res, unitsIn(cart));
     return cart;
   };
   const back = (req: Request, fallback: string) => {
@@ -157,7 +165,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
       const query = CatalogQuery.safeParse(req.query);
       if (!query.success) return renderError(res, 400, 'That search is not valid.');
       const q = query.data.q?.trim() || undefined;
-      const [page] = await Promise.all([shop.listProducts({ q, cursor: query.data.cursor }, res.locals.callId), cartCount(req, res)]);
+      const page = await shop.listProducts({ q, cursor: query.data.cursor }, res.locals.callId);
       res.render('catalog', { title: q ? `Search: ${q}` : 'Shop', q: q ?? '', page });
     }),
   );
@@ -167,7 +175,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
     route(async (req, res) => {
       const id = ProductId.safeParse(req.params.id);
       if (!id.success) return renderError(res, 404, 'There is no such product.');
-      const [product] = await Promise.all([shop.getProduct(id.data, res.locals.callId), cartCount(req, res)]);
+      const product = await shop.getProduct(id.data, res.locals.callId);
       res.render('product', { title: product.name, product });
     }),
   );
@@ -180,6 +188,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
       if (!form.success) return renderError(res, 400, 'Choose a quantity from 1 to 99.');
       try {
         const cart = await shop.addToCart(req.session.shopperId, form.data.productId, form.data.quantity, res.locals.callId);
+        sessions.cartSeen(req, res, unitsIn(cart));
         const line = cart.items.find((i) => i.productId === form.data.productId);
         sessions.flash(req, res, { kind: 'success', text: `Added ${form.data.quantity} × ${line?.name ?? 'item'} to your cart.` });
       } catch (error) {
@@ -192,7 +201,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
   app.get(
     '/cart',
     route(async (req, res) => {
-      const cart = await cartCount(req, res);
+      const cart = await loadCart(req, res);
       res.render('cart', { title: 'Your cart', cart });
     }),
   );
@@ -203,7 +212,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
       const form = UpdateForm.safeParse(req.body);
       if (!form.success) return renderError(res, 400, 'Choose a quantity from 0 to 99.');
       try {
-        await shop.setCartQuantity(req.session.shopperId, form.data.productId, form.data.quantity, res.locals.callId);
+        sessions.cartSeen(req, res, unitsIn(await shop.setCartQuantity(req.session.shopperId, form.data.productId, form.data.quantity, res.locals.callId)));
         sessions.flash(req, res, { kind: 'success', text: form.data.quantity === 0 ? 'Removed from your cart.' : 'Cart updated.' });
       } catch (error) {
         if (await refusedCartChange(req, res, error)) return;
@@ -227,7 +236,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
   };
 
   const renderCheckout = async (req: Request, res: Response, status: number, form: Record<string, string>, errors: Record<string, string>) => {
-    const cart = await cartCount(req, res);
+    const cart = await loadCart(req, res);
     if (cart.items.length === 0) return res.redirect(303, '/cart');
     res.status(status).render('checkout', { title: 'Checkout', cart, form, errors });
   };
@@ -253,6 +262,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
       }
       try {
         const order = await shop.placeOrder(req.session.shopperId, customer.data, idempotencyKey, res.locals.callId);
+        sessions.cartSeen(req, res, 0); // a confirmed order empties the cart
         sessions.flash(req, res, { kind: 'success', text: `Thank you! Your order ${order.id} is placed.` });
         res.redirect(303, `/orders/${order.id}`);
       } catch (error) {
@@ -268,7 +278,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
   app.get(
     '/orders',
     route(async (req, res) => {
-      const [orders] = await Promise.all([shop.listOrders(req.session.shopperId, res.locals.callId), cartCount(req, res)]);
+      const orders = await shop.listOrders(req.session.shopperId, res.locals.callId);
       res.render('orders', { title: 'My orders', orders: orders.items });
     }),
   );
@@ -278,7 +288,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
     route(async (req, res) => {
       const id = OrderId.safeParse(req.params.id);
       if (!id.success) return renderError(res, 404, 'There is no such order.');
-      const [order] = await Promise.all([shop.getOrder(id.data, req.session.shopperId, res.locals.callId), cartCount(req, res)]);
+      const order = await shop.getOrder(id.data, req.session.shopperId, res.locals.callId);
       res.render('order', { title: `Order ${order.id}`, order });
     }),
   );
@@ -329,6 +339,8 @@ export function createStorefront(config: StorefrontConfig): express.Express {
 
   return app;
 }
+
+const unitsIn = (cart: { items: readonly { quantity: number }[] }) => cart.items.reduce((n, i) => n + i.quantity, 0);
 
 function statusOf(error: unknown): number {
   if (isShopError(error)) return error.status;

@@ -8,6 +8,7 @@ import type { NextFunction, Request, Response } from 'express';
 
 const SHOPPER_COOKIE = 'shopper';
 const FLASH_COOKIE = 'flash';
+const CART_COOKIE = 'cart';
 const YEAR_MS = 365 * 24 * 3600 * 1000;
 
 export interface Flash {
@@ -19,6 +20,8 @@ export interface Session {
   shopperId: string;
   csrfToken: string;
   flash?: Flash;
+  /** Units in the cart as this browser last saw them: the header's count, without a call. */
+  cartCount: number;
 }
 
 declare module 'express-serve-static-core' {
@@ -62,8 +65,18 @@ export function createSessions(secret: string) {
         shopperId = randomBytes(16).toString('base64url');
         res.cookie(SHOPPER_COOKIE, signed(shopperId), { ...cookieOptions(req), maxAge: YEAR_MS });
       }
-      req.session = { shopperId, csrfToken: csrfFor(shopperId), flash: readFlash(req, res) };
+      // The count is bound to the shopper, so it never travels to another shopper's session.
+      const [owner, count] = (verify(cookies(req)[CART_COOKIE]) ?? '').split(':');
+      const cartCount = owner === shopperId && /^\d{1,4}$/.test(count ?? '') ? Number(count) : 0;
+      req.session = { shopperId, csrfToken: csrfFor(shopperId), flash: readFlash(req, res), cartCount };
       next();
+    },
+
+    /** Remembers the cart's size after the storefront saw the cart. */
+    cartSeen(req: Request, res: Response, units: number): void {
+      req.session.cartCount = units;
+      res.locals.cartCount = units;
+      res.cookie(CART_COOKIE, signed(`${req.session.shopperId}:${units}`), { ...cookieOptions(req), maxAge: YEAR_MS });
     },
 
     /** Every POST carries the session's CSRF token in the form field _csrf. */
