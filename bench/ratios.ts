@@ -247,7 +247,10 @@ async function residentMemory(dir: string): Promise<{ idle: number; loaded: numb
     clearInterval(sampler);
     return { idle, loaded, shoppers, seconds, requests };
   } finally {
+    // Let it close its data files before the folder is deleted.
+    const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
+    await exited;
   }
 }
 
