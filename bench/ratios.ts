@@ -2,6 +2,7 @@
  * Ratios that stay meaningful on a noisy machine: each compares two things measured the same
  * way, one after the other, in one run. Each figure is printed with how it was obtained.
  *   1. a function through the local gateway vs the same handler behind a bare Node server
+ *      (1 and 2 alternate short windows of both sides, from a separate process)
  *   2. the catalog page vs a static page of the same size from the same server
  *   3. order-create vs cart-add calls per second, 100 concurrent shoppers, plentiful stock
  *   4. cold start of a bundled function vs the same function from unbundled sources; bundle sizes
@@ -43,20 +44,24 @@ async function throughput(concurrency: number, ms: number, call: (i: number) => 
 }
 
 /**
- * The same closed loop from a separate process, so that the load's own work does not share
- * the event loop of the server being measured (this machine has 2 cores: one each).
+ * Two closed loops compared from a separate process (so the load's own work does not share the
+ * measured server's event loop; this machine has 2 cores), alternating short windows A, B, A, B...
+ * so that a drift of the machine's speed during the run hits both sides alike.
  */
-async function externalThroughput(concurrency: number, ms: number, url: string, headers: Record<string, string> = {}): Promise<number> {
+async function compareThroughput(concurrency: number, ms: number, a: string, b: string, headers: Record<string, string> = {}): Promise<[number, number]> {
   const script = `
-    const [url, headers, concurrency, ms] = [process.argv[1], JSON.parse(process.argv[2]), Number(process.argv[3]), Number(process.argv[4])];
-    let done = 0; const until = Date.now() + ms; const t0 = process.hrtime.bigint();
-    Promise.all(Array.from({ length: concurrency }, async () => { while (Date.now() < until) { const r = await fetch(url, { headers }); await r.arrayBuffer(); done++; } }))
-      .then(() => process.stdout.write(String(done / (Number(process.hrtime.bigint() - t0) / 1e9))));`;
-  const child = spawn(process.execPath, ['-e', script, url, JSON.stringify(headers), String(concurrency), String(ms)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const [a, b, headers, concurrency, ms] = [process.argv[1], process.argv[2], JSON.parse(process.argv[3]), Number(process.argv[4]), Number(process.argv[5])];
+    const windowMs = 250, totals = [[0, 0], [0, 0]];
+    const run = async (url, side) => { const until = Date.now() + windowMs; const t0 = process.hrtime.bigint(); let done = 0;
+      await Promise.all(Array.from({ length: concurrency }, async () => { while (Date.now() < until) { const r = await fetch(url, { headers }); await r.arrayBuffer(); done++; } }));
+      totals[side][0] += done; totals[side][1] += Number(process.hrtime.bigint() - t0) / 1e9; };
+    (async () => { for (let i = 0; i < Math.max(1, Math.round(ms / windowMs / 2)); i++) { await run(a, 0); await run(b, 1); }
+      process.stdout.write(JSON.stringify(totals.map(([n, s]) => n / s))); })();`;
+  const child = spawn(process.execPath, ['-e', script, a, b, JSON.stringify(headers), String(concurrency), String(ms * 2)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   await new Promise((resolve) => child.on('exit', resolve));
-  return Number(out);
+  return JSON.parse(out) as [number, number];
 }
 
 async function get(url: string, headers: Record<string, string> = {}): Promise<number> {
@@ -95,12 +100,11 @@ async function main(): Promise<void> {
     const handler = require(join(DIST_DIR, 'inventory-get', 'handler.js'));
     const bare = await listen(node20App(handler, { RAW_BODY: 'true', MAX_RAW_SIZE: '1mb' }));
     const query = '?id=gooseneck-kettle';
-    const bareRate = await externalThroughput(32, WINDOW_MS, `${bare.url}/${query}`);
-    const gatewayRate = await externalThroughput(32, WINDOW_MS, `${fn('inventory-get')}${query}`);
+    const [gatewayRate, bareRate] = await compareThroughput(32, WINDOW_MS, `${fn('inventory-get')}${query}`, `${bare.url}/${query}`);
     await bare.close();
     const r1 = gatewayRate / bareRate;
     console.log(`1. gateway / bare server        ${r1.toFixed(2)}  ${aim(r1, 0.7, true)}`);
-    console.log(`   inventory-get, 32 concurrent keep-alive callers in a separate process: ${gatewayRate.toFixed(0)}/s through the local gateway, ${bareRate.toFixed(0)}/s from the same bundle behind a bare node20 server`);
+    console.log(`   inventory-get, 32 concurrent keep-alive callers in a separate process, alternating 250 ms windows: ${gatewayRate.toFixed(0)}/s through the local gateway, ${bareRate.toFixed(0)}/s from the same bundle behind a bare node20 server`);
 
     // 2. Catalog page vs a static page of the same size, same server.
     const storefront = createStorefront({ gatewayUrl: shop.url, cookieSecret: 'ratio-bench-cookie-secret-0123456789' });
@@ -112,12 +116,11 @@ async function main(): Promise<void> {
     const visit = await fetch(`${site.url}/`);
     const cookie = visit.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
     staticPage = Buffer.from(await visit.text());
-    const catalogRate = await externalThroughput(32, WINDOW_MS, `${site.url}/`, { cookie });
-    const staticRate = await externalThroughput(32, WINDOW_MS, `${site.url}/static-page`, { cookie });
+    const [catalogRate, staticRate] = await compareThroughput(32, WINDOW_MS, `${site.url}/`, `${site.url}/static-page`, { cookie });
     await site.close();
     const r2 = catalogRate / staticRate;
     console.log(`2. catalog page / static page   ${r2.toFixed(2)}  ${aim(r2, 0.5, true)}`);
-    console.log(`   GET / (${staticPage.length} bytes, one shopper's cookie) ${catalogRate.toFixed(0)}/s vs the same bytes as a static page ${staticRate.toFixed(0)}/s, 32 concurrent callers in a separate process`);
+    console.log(`   GET / (${staticPage.length} bytes, one shopper's cookie) ${catalogRate.toFixed(0)}/s vs the same bytes as a static page ${staticRate.toFixed(0)}/s, 32 concurrent callers in a separate process, alternating 250 ms windows`);
 
     // 3. Checkout vs cart-add, 100 concurrent shoppers, plentiful stock.
     await post(fn('inventory-restock'), { productId: 'paper-filters-100', stock: 1_000_000 }, { authorization: `Bearer ${shop.secrets['shop-admin-token']}` });

@@ -25,7 +25,8 @@ abstract class Metric<T> {
     readonly type: 'counter' | 'gauge' | 'histogram',
   ) {}
   protected at(labels: Labels, initial: () => T): Series<T> {
-    const key = labelText(labels);
+    // Keyed by the values alone (each call site passes its labels in one order): cheap on the hot path.
+    const key = Object.values(labels).join('\u0000');
     let s = this.series.get(key);
     if (!s) {
       s = { labels, value: initial() };

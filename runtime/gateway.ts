@@ -183,7 +183,7 @@ export async function startGateway(functions: readonly LoadedFunction[], options
     const headers = {
       ...req.headers,
       'x-call-id': callId,
-      'x-start-time': String(BigInt(Date.now()) * 1_000_000n),
+      'x-start-time': `${Date.now()}000000`, // nanoseconds, as the real gateway sends
       'x-forwarded-for': req.socket.remoteAddress ?? '',
       'x-forwarded-host': req.headers.host ?? '',
     };
