@@ -74,7 +74,8 @@ function pick(): Step {
 
 const SEARCHES = ['coffee', 'mug', 'kettle', 'filter', 'beans', 'grinder'];
 
-class Shopper {
+/** A browser-like visitor: keeps its cookies and the page's CSRF token, never follows redirects. */
+export class Shopper {
   private readonly cookies = new Map<string, string>();
   private csrf = '';
   productIds: string[] = [];

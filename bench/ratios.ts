@@ -21,6 +21,7 @@ import { createStorefront } from '../frontend/app';
 import { BUNDLE_OPTIONS, DIST_DIR, ROOT, buildIfStale } from '../runtime/build';
 import { node20App } from '../runtime/node20';
 import { startShop } from '../runtime/shop';
+import { Shopper } from './load';
 import { percentile } from './stats';
 
 const WINDOW_MS = Number(process.env.BENCH_SECONDS ?? 3) * 1000;
@@ -62,12 +63,6 @@ async function compareThroughput(concurrency: number, ms: number, a: string, b: 
   child.stdout.on('data', (d) => (out += d));
   await new Promise((resolve) => child.on('exit', resolve));
   return JSON.parse(out) as [number, number];
-}
-
-async function get(url: string, headers: Record<string, string> = {}): Promise<number> {
-  const res = await fetch(url, { headers });
-  await res.arrayBuffer();
-  return res.status;
 }
 
 async function listen(handler: http.RequestListener): Promise<{ url: string; close(): Promise<void> }> {
@@ -235,14 +230,12 @@ async function residentMemory(dir: string): Promise<{ idle: number; loaded: numb
     const site = `http://127.0.0.1:${storefrontPort}`;
     await Promise.all(
       Array.from({ length: shoppers }, async () => {
-        const first = await fetch(`${site}/`);
-        const cookie = first.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
-        const csrf = /name="_csrf" value="([^"]+)"/.exec(await first.text())?.[1] ?? '';
+        const shopper = new Shopper(site);
+        await shopper.request('/');
         while (Date.now() < until) {
-          await get(`${site}/products/paper-filters-100`, { cookie });
-          const res = await fetch(`${site}/cart/add`, { method: 'POST', redirect: 'manual', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: `_csrf=${csrf}&productId=paper-filters-100&quantity=1` });
-          await res.arrayBuffer();
-          await get(`${site}/`, { cookie });
+          await shopper.request('/products/paper-filters-100');
+          await shopper.request('/cart/add', { productId: 'paper-filters-100', quantity: '1' });
+          await shopper.request('/');
           requests += 3;
         }
       }),

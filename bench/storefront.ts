@@ -10,27 +10,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startStorefront } from '../frontend/server';
 import { startShop } from '../runtime/shop';
+import { Shopper } from './load';
 import { summary, timed } from './stats';
 
 const SHOPPERS = Number(process.env.BENCH_SHOPPERS ?? 50);
 const VISITS = Number(process.env.BENCH_VISITS ?? 20);
 const CHECKOUTS = Number(process.env.BENCH_CHECKOUTS ?? 3);
 
+/** A shopper's page loads; any 4xx or 5xx counts as a failure. */
 function shopper(base: string) {
-  const jar = new Map<string, string>();
+  const visitor = new Shopper(base);
   return async (path: string, form?: Record<string, string>): Promise<string> => {
-    const res = await fetch(`${base}${path}`, {
-      method: form ? 'POST' : 'GET',
-      redirect: 'manual',
-      headers: { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '), ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
-      body: form ? new URLSearchParams(form).toString() : undefined,
-    });
-    for (const c of res.headers.getSetCookie()) {
-      const [k, v] = (c.split(';')[0] as string).split('=');
-      if (v) jar.set(k as string, v);
-    }
-    const html = await res.text();
-    if (res.status >= 400) throw new Error(`${path} answered ${res.status}`);
+    const { status, html } = await visitor.request(path, form);
+    if (status >= 400) throw new Error(`${path} answered ${status}`);
     return html;
   };
 }
@@ -55,14 +47,14 @@ async function main(): Promise<void> {
     await Promise.all(
       Array.from({ length: SHOPPERS }, async () => {
         const visit = shopper(storefront.url);
-        const csrf = field(await visit('/'), '_csrf');
+        await visit('/');
         for (let i = 0; i < VISITS; i++) await timed(home, () => visit('/')).catch(() => failures++);
         for (let i = 0; i < CHECKOUTS; i++) {
           try {
-            await visit('/cart/add', { _csrf: csrf, productId: 'paper-filters-100', quantity: '1' });
+            await visit('/cart/add', { productId: 'paper-filters-100', quantity: '1' });
             const form = await visit('/checkout');
             await timed(checkout, () =>
-              visit('/checkout', { _csrf: csrf, idempotencyKey: field(form, 'idempotencyKey'), name: 'Bench', email: 'bench@example.com', address: '1 Load St' }),
+              visit('/checkout', { idempotencyKey: field(form, 'idempotencyKey'), name: 'Bench', email: 'bench@example.com', address: '1 Load St' }),
             );
           } catch {
             failures++;

@@ -53,35 +53,46 @@ export async function showCart(store: ShopStore, shopperId: string): Promise<Car
 const MAX_ATTEMPTS = 10;
 
 /**
- * Changes a cart with optimistic concurrency: read, apply, write if unchanged, else retry.
- * Adding checks the product exists and has the units (the real guard is the reservation at
- * checkout; this one spares the shopper a surprise there).
+ * Optimistic concurrency for every cart change: read, compute the new lines, write if nobody
+ * changed the cart meanwhile, else retry. `next` returns null when there is nothing to write.
  */
-/** Empties a cart without reading it back (after an order: nobody is looking at it). */
-export async function emptyCart(store: ShopStore, shopperId: string): Promise<void> {
+async function replaceLines(
+  store: ShopStore,
+  shopperId: string,
+  next: (current: readonly OrderLineRequest[]) => OrderLineRequest[] | null,
+): Promise<void> {
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const cart = await store.getCart(shopperId);
-    if (cart.lines.length === 0 || (await store.replaceCart(shopperId, [], cart.version))) return;
+    const lines = next(cart.lines);
+    if (lines === null || (await store.replaceCart(shopperId, lines, cart.version))) return;
   }
   throw shopError(409, 'CONFLICT', 'The cart is being changed elsewhere; try again');
 }
 
+/** Empties a cart without reading it back (after an order: nobody is looking at it). */
+export function emptyCart(store: ShopStore, shopperId: string): Promise<void> {
+  return replaceLines(store, shopperId, (current) => (current.length === 0 ? null : []));
+}
+
+/**
+ * Changes a cart and shows the result. Adding checks the product exists and has the units
+ * (the real guard is the reservation at checkout; this one spares the shopper a surprise there).
+ */
 export async function changeCart(store: ShopStore, shopperId: string, change: CartChange): Promise<Cart> {
   const product = change.kind === 'clear' ? undefined : await findProduct(store, change.productId);
-  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const cart = await store.getCart(shopperId);
-    const lines = applyCartChange(cart.lines, change);
-    if (product && change.kind !== 'clear') {
+  await replaceLines(store, shopperId, (current) => {
+    const lines = applyCartChange(current, change);
+    if (product) {
       const quantityOf = (ls: readonly OrderLineRequest[]) => ls.find((l) => l.productId === product.id)?.quantity ?? 0;
       const wanted = quantityOf(lines);
       // Only growing a line is refused: a shopper may always lower or remove one.
-      if (wanted > product.stock && wanted > quantityOf(cart.lines)) {
+      if (wanted > product.stock && wanted > quantityOf(current)) {
         throw conflict('OUT_OF_STOCK', `Only ${product.stock} of ${product.name} left`, [
           { productId: product.id, requested: wanted, available: product.stock },
         ]);
       }
     }
-    if (await store.replaceCart(shopperId, lines, cart.version)) return showCart(store, shopperId);
-  }
-  throw shopError(409, 'CONFLICT', 'The cart is being changed elsewhere; try again');
+    return lines;
+  });
+  return showCart(store, shopperId);
 }

@@ -27,8 +27,10 @@ export function storeTarget(): StoreTarget {
   return { kind: 'embedded', location: resolve(process.env.DATA_DIR || './data') };
 }
 
+const keyOf = (target: StoreTarget) => `${target.kind}:${target.location}`;
+
 export function openStore(target: StoreTarget = storeTarget()): Promise<ShopStore> {
-  const key = `${target.kind}:${target.location}`;
+  const key = keyOf(target);
   let store = registry.get(key);
   if (!store) {
     store = connect(target);
@@ -54,7 +56,7 @@ async function connect(target: StoreTarget): Promise<ShopStore> {
  */
 export async function openWrappedStore(target: StoreTarget, wrap: (store: ShopStore) => ShopStore): Promise<ShopStore> {
   const wrapped = wrap(await openStore(target));
-  registry.set(`${target.kind}:${target.location}`, Promise.resolve(wrapped));
+  registry.set(keyOf(target), Promise.resolve(wrapped));
   return wrapped;
 }
 
