@@ -4,18 +4,21 @@
  *
  *   npm run load                                   starts the whole stack locally and loads it
  *   npm run load -- --target http://192.168.122.10 --metrics http://192.168.122.11:31112/metrics
- *   options: --users 20  --duration 30 (s)  --think 1000-10000 (ms between a shopper's steps)
- *            --out load-report
+ *   options: --users 20  --duration 30 (s), or --iterations N (steps per shopper)
+ *            --think 1000-10000 (ms between a shopper's steps)  --seed 1  --out load-report
  *
  * Each virtual shopper keeps its own cookies and repeats, after a think time, one of:
  * browse a product or search (10), view the cart (3), add to cart (2), the home page (1),
- * check out (1) — the mix of Online Boutique's load generator. Per-function figures come
- * from the gateway's Prometheus metrics (/metrics), read before and after.
+ * check out (1) — the mix of Online Boutique's load generator. Every choice (step, product,
+ * search, think time) comes from a seeded generator, so a run with the same seed makes the same
+ * choices. Per-function figures come from the gateway's Prometheus metrics (/metrics), read
+ * before and after.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { seededRandom, type Random } from './random';
 import { percentile } from './stats';
 
 export type Step = 'browse' | 'viewCart' | 'addToCart' | 'home' | 'checkout';
@@ -25,8 +28,11 @@ export interface LoadOptions {
   target: string;
   metricsUrl?: string;
   users: number;
-  durationS: number;
+  /** How long to run, or how many steps each shopper takes (the run then ends when all are done). */
+  length: { seconds: number } | { iterations: number };
   thinkMs: [number, number];
+  /** Seeds every random choice; shopper i uses seed + i. */
+  seed?: number;
   onProgress?: (line: string) => void;
 }
 
@@ -56,18 +62,23 @@ export interface FunctionStats {
 export interface LoadReport {
   target: string;
   users: number;
+  /** What was asked for: a duration or a number of steps per shopper. */
+  length: LoadOptions['length'];
+  /** How long it took. */
   durationS: number;
   thinkMs: [number, number];
+  seed: number;
   startedAt: string;
   totals: StepStats;
   steps: Record<string, StepStats>;
   functions: Record<string, FunctionStats>;
-  timeline: { second: number; requests: number; errors: number; p95: Record<string, number> }[];
+  /** One point per second of the run; the last one may cover less than a second (`seconds`). */
+  timeline: { second: number; seconds: number; requests: number; perSecond: number; errors: number; p95: Record<string, number> }[];
 }
 
-function pick(): Step {
+function pick(random: Random): Step {
   const total = MIX.reduce((n, [, w]) => n + w, 0);
-  let r = Math.random() * total;
+  let r = random.next() * total;
   for (const [step, weight] of MIX) if ((r -= weight) < 0) return step;
   return 'browse';
 }
@@ -81,7 +92,10 @@ export class Shopper {
   productIds: string[] = [];
   cartLines = 0;
 
-  constructor(private readonly base: string) {}
+  constructor(
+    private readonly base: string,
+    private readonly random: Random = seededRandom(1),
+  ) {}
 
   async request(path: string, form?: Record<string, string>): Promise<{ status: number; html: string }> {
     const res = await fetch(`${this.base}${path}`, {
@@ -104,7 +118,7 @@ export class Shopper {
   }
 
   private product(): string {
-    return this.productIds[Math.floor(Math.random() * this.productIds.length)] ?? 'paper-filters-100';
+    return this.productIds.length ? this.random.pick(this.productIds) : 'paper-filters-100';
   }
 
   /** One step; true when every page of it answered as a shopper expects (2xx or a redirect). */
@@ -114,8 +128,8 @@ export class Shopper {
       case 'home':
         return fine((await this.request('/')).status);
       case 'browse':
-        return Math.random() < 0.25
-          ? fine((await this.request(`/?q=${SEARCHES[Math.floor(Math.random() * SEARCHES.length)]}`)).status)
+        return this.random.next() < 0.25
+          ? fine((await this.request(`/?q=${this.random.pick(SEARCHES)}`)).status)
           : fine((await this.request(`/products/${this.product()}`)).status);
       case 'viewCart': {
         const cart = await this.request('/cart');
@@ -123,7 +137,7 @@ export class Shopper {
         return fine(cart.status);
       }
       case 'addToCart': {
-        const added = await this.request('/cart/add', { productId: this.product(), quantity: String(1 + Math.floor(Math.random() * 2)) });
+        const added = await this.request('/cart/add', { productId: this.product(), quantity: String(this.random.int(1, 2)) });
         this.cartLines++;
         return fine(added.status);
       }
@@ -203,50 +217,59 @@ function functionStats(before: Scrape, after: Scrape): Record<string, FunctionSt
 export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const startedAt = new Date();
   const started = Date.now();
-  const until = started + options.durationS * 1000;
+  const seed = options.seed ?? 1;
+  const { length } = options;
+  const until = 'seconds' in length ? started + length.seconds * 1000 : Infinity;
   const samples: Sample[] = [];
   const before = await scrape(options.metricsUrl);
-  const progress = setInterval(() => {
-    const elapsed = (Date.now() - started) / 1000;
+  const progressLine = () => {
+    const elapsed = Math.max((Date.now() - started) / 1000, 0.001);
     const recent = samples.filter((s) => s.at > elapsed * 1000 - 5_000).map((s) => s.ms).sort((a, b) => a - b);
-    options.onProgress?.(
-      `[${elapsed.toFixed(0)}s/${options.durationS}s] ${samples.length} requests, ${samples.filter((s) => !s.ok).length} errors, ${(samples.length / elapsed).toFixed(1)}/s, p95 (last 5 s) ${percentile(recent, 95)?.toFixed(0) ?? '-'} ms`,
-    );
-  }, 1_000);
-  const think = () => options.thinkMs[0] + Math.random() * (options.thinkMs[1] - options.thinkMs[0]);
+    const goal = 'seconds' in length ? `${elapsed.toFixed(0)}s/${length.seconds}s` : `${samples.length}/${length.iterations * options.users} steps`;
+    return `[${goal}] ${samples.length} requests, ${samples.filter((s) => !s.ok).length} errors, ${(samples.length / elapsed).toFixed(1)}/s, p95 (last 5 s) ${percentile(recent, 95)?.toFixed(0) ?? '-'} ms`;
+  };
+  const progress = setInterval(() => options.onProgress?.(progressLine()), 1_000);
   await Promise.all(
     Array.from({ length: options.users }, async (_, i) => {
+      const random = seededRandom(seed + i);
+      const think = () => options.thinkMs[0] + random.next() * (options.thinkMs[1] - options.thinkMs[0]);
       // Arrivals spread over the first think time, as real shoppers do not come in at once.
       await new Promise((r) => setTimeout(r, (i / options.users) * options.thinkMs[0]));
-      const shopper = new Shopper(options.target);
+      const shopper = new Shopper(options.target, random);
       await shopper.request('/').catch(() => undefined);
-      while (Date.now() < until) {
-        const step = pick();
+      for (let step = 0; 'iterations' in length ? step < length.iterations : Date.now() < until; step++) {
+        const chosen = pick(random);
         const t0 = process.hrtime.bigint();
-        const ok = await shopper.run(step).catch(() => false);
-        samples.push({ at: Date.now() - started, step, ms: Number(process.hrtime.bigint() - t0) / 1e6, ok });
+        const ok = await shopper.run(chosen).catch(() => false);
+        samples.push({ at: Date.now() - started, step: chosen, ms: Number(process.hrtime.bigint() - t0) / 1e6, ok });
         const wait = Math.min(think(), until - Date.now());
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       }
     }),
   );
   clearInterval(progress);
+  options.onProgress?.(progressLine());
   const after = await scrape(options.metricsUrl);
-  const seconds = (Date.now() - started) / 1000;
+  const elapsedMs = Date.now() - started;
+  const seconds = elapsedMs / 1000;
   const steps = Object.fromEntries(MIX.map(([step]) => [step, stats(samples.filter((s) => s.step === step), seconds)]));
-  // Whole seconds only: a last, partial second would read as a drop in throughput.
-  const timeline = Array.from({ length: Math.floor(seconds) }, (_, second) => {
+  const timeline = Array.from({ length: Math.ceil(elapsedMs / 1000) }, (_, second) => {
     const inSecond = samples.filter((s) => Math.floor(s.at / 1000) === second);
+    // The last point covers what is left of the run: its rate is per its own length, not per second.
+    const covered = Math.min(1, seconds - second);
     const p95 = Object.fromEntries(
       MIX.map(([step]) => [step, percentile(inSecond.filter((s) => s.step === step).map((s) => s.ms).sort((a, b) => a - b), 95)] as const).filter(([, v]) => !Number.isNaN(v)),
     );
-    return { second, requests: inSecond.length, errors: inSecond.filter((s) => !s.ok).length, p95 };
+    const rate = Math.round((inSecond.length / covered) * 10) / 10;
+    return { second, seconds: Math.round(covered * 1000) / 1000, requests: inSecond.length, perSecond: rate, errors: inSecond.filter((s) => !s.ok).length, p95 };
   });
   return {
     target: options.target,
     users: options.users,
-    durationS: options.durationS,
+    length,
+    durationS: Math.round(seconds * 10) / 10,
     thinkMs: options.thinkMs,
+    seed,
     startedAt: startedAt.toISOString(),
     totals: stats(samples, seconds),
     steps,
@@ -287,10 +310,10 @@ export function renderHtml(report: LoadReport): string {
   const p95 = Object.fromEntries(MIX.map(([step]) => [step, report.timeline.map((t) => t.p95[step])]));
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Load report ${esc(report.startedAt)}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1d1d1f}table{border-collapse:collapse;margin:1rem 0}th,td{padding:.3rem .7rem;border-bottom:1px solid #ddd;text-align:right}th:first-child{text-align:left}figure{margin:1.5rem 0}figcaption{font-weight:600}</style></head><body>
-<h1>Load report</h1><p>${esc(report.target)} · ${report.users} shoppers · ${report.durationS} s · think ${report.thinkMs[0]}-${report.thinkMs[1]} ms · started ${esc(report.startedAt)}</p>
+<h1>Load report</h1><p>${esc(report.target)} · ${report.users} shoppers · ${'iterations' in report.length ? `${report.length.iterations} steps each, ` : ''}${report.durationS} s · seed ${report.seed} · think ${report.thinkMs[0]}-${report.thinkMs[1]} ms · started ${esc(report.startedAt)}</p>
 <h2>Pages</h2><table><thead><tr><th>step</th><th>requests</th><th>errors</th><th>per s</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th></tr></thead><tbody>${MIX.map(([step]) => row(step, report.steps[step] as StepStats)).join('')}${row('all', report.totals)}</tbody></table>
 ${chart('Latency over time (p95 per second, ms)', 'ms', p95)}
-${chart('Throughput and errors (per second)', '/s', { requests: report.timeline.map((t) => t.requests), errors: report.timeline.map((t) => t.errors) })}
+${chart('Throughput and errors (per second)', '/s', { requests: report.timeline.map((t) => t.perSecond), errors: report.timeline.map((t) => t.errors / t.seconds) })}
 <h2>Functions</h2>${fnRows ? `<table><thead><tr><th>function</th><th>calls</th><th>5xx</th><th>mean ms</th><th>p95 ms (bucket)</th></tr></thead><tbody>${fnRows}</tbody></table>` : '<p>No gateway metrics were read (pass --metrics URL).</p>'}
 </body></html>`;
 }
@@ -311,13 +334,17 @@ async function main(): Promise<void> {
       target: { type: 'string' },
       metrics: { type: 'string' },
       users: { type: 'string', default: '20' },
-      duration: { type: 'string', default: '30' },
+      duration: { type: 'string' },
+      iterations: { type: 'string' },
       think: { type: 'string', default: '1000-10000' },
+      seed: { type: 'string', default: '1' },
       out: { type: 'string', default: 'load-report' },
     },
   });
   const thinkMs = (values.think as string).split('-').map(Number) as [number, number];
   if (thinkMs.length !== 2 || thinkMs.some((n) => !Number.isFinite(n) || n < 0) || thinkMs[0] > thinkMs[1]) throw new Error('--think is MIN-MAX in ms, e.g. 1000-10000');
+  if (values.duration !== undefined && values.iterations !== undefined) throw new Error('give --duration or --iterations, not both');
+  const length = values.iterations !== undefined ? { iterations: wholeNumber('--iterations', values.iterations) } : { seconds: wholeNumber('--duration', values.duration ?? '30') };
   let target = values.target;
   let metricsUrl = values.metrics;
   let stop = async () => {};
@@ -338,14 +365,16 @@ async function main(): Promise<void> {
     };
   }
   const tty = process.stdout.isTTY;
-  console.log(`load: ${values.users} shoppers for ${values.duration} s against ${target}, think ${values.think} ms`);
+  const lengthText = 'iterations' in length ? `${length.iterations} steps each` : `${length.seconds} s`;
+  console.log(`load: ${values.users} shoppers, ${lengthText}, against ${target}, think ${values.think} ms, seed ${values.seed}`);
   try {
     const report = await runLoad({
       target,
       metricsUrl,
-      users: Number(values.users),
-      durationS: Number(values.duration),
+      users: wholeNumber('--users', values.users as string),
+      length,
       thinkMs,
+      seed: wholeNumber('--seed', values.seed as string),
       onProgress: (line) => (tty ? process.stdout.write(`\r${line}   `) : console.log(line)),
     });
     if (tty) process.stdout.write('\n');
@@ -356,6 +385,11 @@ async function main(): Promise<void> {
   } finally {
     await stop();
   }
+}
+
+function wholeNumber(flag: string, text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) < 1) throw new Error(`${flag} is a whole number above 0`);
+  return Number(text);
 }
 
 if (require.main === module) {

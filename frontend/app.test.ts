@@ -4,27 +4,24 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import nock from 'nock';
 import { createStorefront } from './app';
 import { storefrontConfig } from './server';
-import { createShopClient } from './shop-client';
+import { CATALOG_TTL_MS, createShopClient } from './shop-client';
 import { product } from '../test/support/fixtures';
+import { useNock } from '../test/support/nock';
 
 const GATEWAY = 'http://gateway.test:8080';
 const SECRET = 'a-cookie-secret-for-unit-tests-only-0123456789';
 let base: string;
 let server: http.Server;
+const nock = useNock();
 
 beforeAll(async () => {
-  nock.disableNetConnect();
-  nock.enableNetConnect(/(localhost|127\.0\.0\.1)/);
   server = http.createServer(createStorefront({ gatewayUrl: GATEWAY, cookieSecret: SECRET, gatewayTimeoutMs: 300, catalogCacheMs: 0 }));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
-afterEach(() => nock.cleanAll());
 afterAll(async () => {
-  nock.enableNetConnect();
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
 });
@@ -201,12 +198,14 @@ describe('storefront routes', () => {
 
 describe('catalog cache', () => {
   it('reuses a catalog page for a second, then asks again', async () => {
-    const client = createShopClient({ gatewayUrl: GATEWAY, catalogCacheMs: 200 });
+    let clock = 1_000_000;
+    const client = createShopClient({ gatewayUrl: GATEWAY, now: () => clock });
     const list = nock(GATEWAY).get('/function/inventory-list').query(true).times(2).reply(200, { items: [product()] });
     await client.listProducts({});
+    clock += CATALOG_TTL_MS - 1;
     await client.listProducts({});
     expect(list.pendingMocks()).toHaveLength(1);
-    await new Promise((r) => setTimeout(r, 250));
+    clock += 1;
     await client.listProducts({});
     list.done();
   });

@@ -13,7 +13,17 @@ export type ShopClient = ReturnType<typeof createShopClient>;
 export const CATALOG_TTL_MS = 1_000;
 const CATALOG_ENTRIES = 500;
 
-export function createShopClient(options: { gatewayUrl: string; timeoutMs?: number; catalogCacheMs?: number; onCall?: GatewayOptions['onCall'] }) {
+export interface ShopClientOptions {
+  gatewayUrl: string;
+  timeoutMs?: number;
+  catalogCacheMs?: number;
+  onCall?: GatewayOptions['onCall'];
+  /** The clock the catalog cache reads (tests set it). */
+  now?: () => number;
+}
+
+export function createShopClient(options: ShopClientOptions) {
+  const now = options.now ?? Date.now;
   // 400, 404, 409 and 413 tell the shopper something, 401 and 403 the operator; anything else
   // is "the shop is unavailable".
   const gateway: GatewayClient = createGatewayClient({
@@ -33,10 +43,10 @@ export function createShopClient(options: { gatewayUrl: string; timeoutMs?: numb
   const listProducts = (query: { q?: string; cursor?: string; limit?: number }, callId?: string, fresh = false) => {
     const key = JSON.stringify([query.q, query.cursor, query.limit]);
     const cached = catalog.get(key);
-    if (!fresh && cached && Date.now() - cached.at < (options.catalogCacheMs ?? CATALOG_TTL_MS)) return cached.page;
+    if (!fresh && cached && now() - cached.at < (options.catalogCacheMs ?? CATALOG_TTL_MS)) return cached.page;
     const page = get('inventory-list', { q: query.q, cursor: query.cursor, limit: query.limit?.toString() }, ProductPage, callId);
     if (catalog.size >= CATALOG_ENTRIES) catalog.clear();
-    catalog.set(key, { at: Date.now(), page });
+    catalog.set(key, { at: now(), page });
     page.catch(() => catalog.delete(key));
     return page;
   };

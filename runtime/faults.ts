@@ -48,6 +48,8 @@ export class Faults {
   private readonly used = new Map<string, number>();
   /** How many faults fired, for the tests' reports. */
   injected = 0;
+  /** Slow store operations still running: a test waits for none to be left before it checks the data. */
+  pending = 0;
 
   set(plan: FaultPlan): void {
     this.plan = plan;
@@ -76,7 +78,12 @@ export class Faults {
           const fault = this.plan.store?.find((f) => f.operation === property);
           if (fault && this.take(`store:${String(property)}`, fault.after ?? 0, fault.times)) {
             if (fault.mode === 'hang') return new Promise(() => {});
-            if (fault.mode === 'slow') return new Promise((r) => setTimeout(r, fault.delayMs ?? 1000)).then(() => value.apply(target, args));
+            if (fault.mode === 'slow') {
+              this.pending++;
+              return new Promise((r) => setTimeout(r, fault.delayMs ?? 1000))
+                .then(() => value.apply(target, args))
+                .finally(() => this.pending--);
+            }
             const error = new Error(`injected fault: ${String(property)} failed`);
             error.name = 'MongoNetworkError';
             return Promise.reject(error);

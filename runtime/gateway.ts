@@ -104,6 +104,7 @@ export async function startGateway(functions: readonly LoadedFunction[], options
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   // The OpenFaaS gateway's own metric names, so the same dashboards work locally and in the cluster.
   const metrics = new Registry();
+  const started = metrics.register(new Counter('gateway_function_invocation_started', 'Function invocations started, by function'));
   const invocations = metrics.register(new Counter('gateway_function_invocation_total', 'Function invocations by function and status code'));
   const seconds = metrics.register(new Histogram('gateway_functions_seconds', 'Function call duration in seconds'));
   const replicas = metrics.register(new Gauge('gateway_service_count', 'Replicas of each function'));
@@ -146,6 +147,7 @@ export async function startGateway(functions: readonly LoadedFunction[], options
   }
 
   async function setFaults(req: IncomingMessage, res: ServerResponse, faults: Faults): Promise<void> {
+    if (req.method === 'GET') return json(res, 200, { injected: faults.injected, pending: faults.pending });
     if (req.method === 'DELETE') {
       faults.clear();
       return json(res, 200, { injected: faults.injected });
@@ -176,8 +178,9 @@ export async function startGateway(functions: readonly LoadedFunction[], options
     if (!upstream) return text(res, 404, `error finding function ${name}: not found`);
     if (upstream.maxInflight > 0 && upstream.inflight >= upstream.maxInflight) return text(res, 429, 'Concurrent request limit exceeded');
 
-    const started = process.hrtime.bigint();
+    const startedAt = process.hrtime.bigint();
     const callId = typeof req.headers['x-call-id'] === 'string' && req.headers['x-call-id'] ? req.headers['x-call-id'] : randomUUID();
+    started.inc({ function_name: functionName(name) });
     upstream.inflight++;
     upstream.invocationCount++;
     const headers = {
@@ -188,7 +191,7 @@ export async function startGateway(functions: readonly LoadedFunction[], options
       'x-forwarded-host': req.headers.host ?? '',
     };
     const logCall = (status: number) => {
-      const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+      const durationMs = Number(process.hrtime.bigint() - startedAt) / 1e6;
       const labels = { function_name: functionName(name), code: String(status) };
       invocations.inc(labels);
       seconds.observe(labels, durationMs / 1000);
@@ -211,7 +214,7 @@ export async function startGateway(functions: readonly LoadedFunction[], options
       logCall(status);
     };
     const proxied = http.request({ host: '127.0.0.1', port: upstream.port, method: req.method, path, headers, agent }, (answer) => {
-      const durationSeconds = (Number(process.hrtime.bigint() - started) / 1e9).toFixed(6);
+      const durationSeconds = (Number(process.hrtime.bigint() - startedAt) / 1e9).toFixed(6);
       res.writeHead(answer.statusCode ?? 502, { ...answer.headers, 'x-call-id': callId, 'x-duration-seconds': durationSeconds });
       answer.pipe(res);
       answer.on('end', () => finish(answer.statusCode ?? 502));

@@ -14,6 +14,13 @@ async function respond(handler: Node20Handler, options: Parameters<Awaited<Retur
   }
 }
 
+// The template logs every error a handler raises with console.error, as here: kept, and checked, not printed.
+let logged: jest.SpyInstance;
+beforeEach(() => {
+  logged = jest.spyOn(console, 'error').mockImplementation(() => {});
+});
+afterEach(() => logged.mockRestore());
+
 describe('node20 template contract', () => {
   it('passes body, headers, method, query and path', async () => {
     let seen: unknown;
@@ -33,6 +40,7 @@ describe('node20 template contract', () => {
     });
     expect(res.status).toBe(200);
     expect(res.text).toBe('Error: database down');
+    expect(logged).toHaveBeenCalledWith(new Error('database down'));
   });
 
   it('keeps a status set before the handler rejects', async () => {

@@ -1,9 +1,16 @@
-/** `npm run load` as a smoke test: a short shopper mix against the real stack, and its report. */
+/**
+ * `npm run load` as a smoke test: a fixed number of seeded steps per shopper against the real
+ * stack, and its report. Nothing here depends on how fast the machine is: the run ends when
+ * every shopper has taken its steps, and the seed fixes which steps those are.
+ */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runLoad, writeReport } from '../bench/load';
+import { runLoad, writeReport, type LoadReport } from '../bench/load';
 import { startTestStorefront, type TestStorefront } from './support/storefront';
+
+const USERS = 6;
+const ITERATIONS = 12;
 
 let s: TestStorefront;
 beforeAll(async () => {
@@ -11,25 +18,45 @@ beforeAll(async () => {
 });
 afterAll(() => s.stop());
 
-it('runs the shopper mix without errors and reports pages, functions and a timeline', async () => {
+it('runs every step of the shopper mix without errors and reports pages, functions and a timeline', async () => {
   const lines: string[] = [];
-  const report = await runLoad({ target: s.url, metricsUrl: `${s.t.shop.url}/metrics`, users: 6, durationS: 3, thinkMs: [10, 40], onProgress: (l) => lines.push(l) });
-  expect(report.totals.requests).toBeGreaterThan(50);
+  const report: LoadReport = await runLoad({
+    target: s.url,
+    metricsUrl: `${s.t.shop.url}/metrics`,
+    users: USERS,
+    length: { iterations: ITERATIONS },
+    thinkMs: [0, 5],
+    seed: 7,
+    onProgress: (l) => lines.push(l),
+  });
+  expect(report.totals.requests).toBe(USERS * ITERATIONS);
   expect(report.totals.errors).toBe(0);
   for (const step of ['browse', 'viewCart', 'addToCart', 'home', 'checkout']) expect(report.steps[step]?.requests).toBeGreaterThan(0);
-  expect(report.functions['order-create']?.calls).toBeGreaterThan(0);
-  expect(report.functions['inventory-reserve']?.calls).toBeGreaterThanOrEqual(report.functions['order-create']?.calls ?? 1);
-  expect(report.timeline.length).toBeGreaterThanOrEqual(2);
-  expect(lines.some((l) => /requests, 0 errors/.test(l))).toBe(true);
+  // Every checkout step places one order: order-create is called once per checkout, and reserves once per order.
+  expect(report.functions['order-create']?.calls).toBe(report.steps.checkout?.requests);
+  expect(report.functions['inventory-reserve']?.calls).toBe(report.functions['order-create']?.calls);
+  expect(report.functions['order-create']?.errors).toBe(0);
+  expect(report.timeline.reduce((n, t) => n + t.requests, 0)).toBe(report.totals.requests);
+  expect(lines.at(-1)).toMatch(new RegExp(`\\[${USERS * ITERATIONS}/${USERS * ITERATIONS} steps\\] ${USERS * ITERATIONS} requests, 0 errors`));
 
   const dir = mkdtempSync(join(tmpdir(), 'shop-load-report-'));
   try {
     const files = writeReport(report, dir);
-    expect(JSON.parse(readFileSync(files.json, 'utf8')).totals.requests).toBe(report.totals.requests);
+    const json = JSON.parse(readFileSync(files.json, 'utf8'));
+    expect(json.totals.requests).toBe(report.totals.requests);
+    expect(json.length).toEqual({ iterations: ITERATIONS });
     const html = readFileSync(files.html, 'utf8');
     expect(html.match(/<svg /g)).toHaveLength(2);
     expect(html).toContain('<th>order-create</th>');
+    expect(html).toContain(`${ITERATIONS} steps each`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+it('makes the same choices for the same seed', async () => {
+  const run = () => runLoad({ target: s.url, users: 2, length: { iterations: 8 }, thinkMs: [0, 0], seed: 11 });
+  const [a, b] = [await run(), await run()];
+  const perStep = (r: LoadReport) => Object.fromEntries(Object.entries(r.steps).map(([k, v]) => [k, v.requests]));
+  expect(perStep(a)).toEqual(perStep(b));
 });

@@ -7,6 +7,7 @@
  * `npm test` runs the fast profile; `npm run test:reliability` the full one (RELIABILITY=full).
  */
 import { randomUUID } from 'node:crypto';
+import { seededRandom } from '../bench/random';
 import { orderIdFor } from '../core/checkout';
 import { openStore } from '../core/store/open';
 import type { FaultPlan } from '../runtime/faults';
@@ -63,6 +64,15 @@ async function setFaults(plan: FaultPlan | null): Promise<void> {
   if (res.status !== 200) throw new Error(`fault plan refused: ${res.status}`);
 }
 
+/** Waits until every slowed store operation has finished (it lands after its caller gave up). */
+async function slowOperationsDone(): Promise<void> {
+  for (;;) {
+    const res = await fetch(`${t.shop.url}/system/faults`, { headers: { authorization: basicAuth() } });
+    if (((await res.json()) as { pending: number }).pending === 0) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** A quiet moment: abandoned checkouts swept, then the invariant checked over every order. */
 async function settledInvariant() {
   const sweep = await t.call('order-sweep', { method: 'POST' });
@@ -79,6 +89,7 @@ const SCARCE = ['espresso-tamper', 'burr-coffee-grinder', 'cold-brew-jar', 'goos
 
 describe('reliability', () => {
   it('contention: many shoppers with random carts over scarce products, all at once', async () => {
+    const random = seededRandom(20261125);
     let requests = 0;
     let created = 0;
     let refused = 0;
@@ -87,8 +98,8 @@ describe('reliability', () => {
       for (const [i, id] of SCARCE.entries()) await restock(id, 5 + 3 * i);
       const carts = await Promise.all(
         Array.from({ length: profile.shoppers }, () => {
-          const picks = [...SCARCE].sort(() => Math.random() - 0.5).slice(0, 1 + Math.floor(Math.random() * 3));
-          return shopperWith([...picks.map((p) => [p, 1 + Math.floor(Math.random() * 2)] as [string, number]), ['paper-filters-100', 1]]).catch(() => null);
+          const picks = random.shuffle(SCARCE).slice(0, random.int(1, 3));
+          return shopperWith([...picks.map((p) => [p, random.int(1, 2)] as [string, number]), ['paper-filters-100', 1]]).catch(() => null);
         }),
       );
       const answers = await Promise.all(carts.filter((s): s is string => s !== null).map((s) => checkout(s)));
@@ -149,8 +160,8 @@ describe('reliability', () => {
     });
   });
 
-  const faultCases: { name: string; plan: FaultPlan; expect: 'confirmed' | 'failed' | 'either'; settleMs?: number }[] = [
-    { name: 'inventory-reserve slow (finishes after order-create gave up)', plan: { store: [{ operation: 'holdStock', mode: 'slow', delayMs: 1_500, times: 6 }] }, expect: 'failed', settleMs: 2_500 },
+  const faultCases: { name: string; plan: FaultPlan; expect: 'confirmed' | 'failed' | 'either' }[] = [
+    { name: 'inventory-reserve slow (finishes after order-create gave up)', plan: { store: [{ operation: 'holdStock', mode: 'slow', delayMs: 1_500, times: 6 }] }, expect: 'failed' },
     { name: 'inventory-reserve failing (500)', plan: { functions: { 'inventory-reserve': { status: 500 } } }, expect: 'failed' },
     { name: 'inventory-reserve dying half-way through the items', plan: { store: [{ operation: 'holdStock', mode: 'hang', after: 1, times: 1 }] }, expect: 'either' },
     { name: 'gateway timing out (504)', plan: { functions: { 'inventory-reserve': { status: 504 } } }, expect: 'failed' },
@@ -165,7 +176,7 @@ describe('reliability', () => {
     { name: 'store failing to empty the cart after confirming', plan: { store: [{ operation: 'replaceCart', mode: 'fail', times: 1 }] }, expect: 'confirmed' },
   ];
 
-  it.each(faultCases)('faults: $name', async ({ name, plan, expect: outcome, settleMs }) => {
+  it.each(faultCases)('faults: $name', async ({ name, plan, expect: outcome }) => {
     await restock('digital-coffee-scale', 20);
     await restock('milk-frother', 20);
     const shopperId = await shopperWith([['digital-coffee-scale', 2], ['milk-frother', 1]]);
@@ -174,8 +185,8 @@ describe('reliability', () => {
     await setFaults(plan);
     const answer = await checkout(shopperId, key);
     await setFaults(null);
-    // A slow reservation still lands after the checkout gave up: give it time, then sweep.
-    if (settleMs) await new Promise((r) => setTimeout(r, settleMs));
+    // A slow reservation still lands after the checkout gave up: wait for it, then sweep.
+    await slowOperationsDone();
     const { checks, orders } = await settledInvariant();
     const order = orders.find((o) => o.id === orderIdFor(shopperId, key));
     expect([201, 409, 503]).toContain(answer.status);

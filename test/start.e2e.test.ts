@@ -7,6 +7,11 @@ import { newShopperId, request } from './support/fixtures';
 import { shopProcessHome, type ShopProcessHome } from './support/process';
 
 let home: ShopProcessHome;
+
+/** Waits for something to become true (an event seen from outside), checking every 20 ms. */
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  while (!(await condition())) await new Promise((r) => setTimeout(r, 20));
+}
 beforeAll(async () => {
   home = await shopProcessHome();
 });
@@ -21,21 +26,22 @@ describe('npm start', () => {
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('Gooseneck Kettle');
 
-    // A call in flight when SIGTERM arrives: its body is still being sent.
+    // A call in flight when SIGTERM arrives: the gateway has started it, its body is still coming.
     const shopperId = newShopperId();
     const body = JSON.stringify({ shopperId, productId: 'paper-filters-100', quantity: 3 });
+    const req = http.request(home.fn('cart-add'), { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } });
     const inFlight = new Promise<number>((resolve, reject) => {
-      const req = http.request(home.fn('cart-add'), { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      req.on('response', (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
       });
       req.on('error', reject);
-      req.write(body.slice(0, 10));
-      setTimeout(() => {
-        first.signal('SIGTERM');
-        setTimeout(() => req.end(body.slice(10)), 300);
-      }, 100);
     });
+    req.write(body.slice(0, 10));
+    await until(async () => /^gateway_function_invocation_started\{function_name="cart-add\.openfaas-fn"\} 1$/m.test(await (await fetch(`http://127.0.0.1:${home.port}/metrics`)).text()));
+    first.signal('SIGTERM');
+    await until(async () => first.output().includes('SIGTERM: finishing calls in flight'));
+    req.end(body.slice(10));
     const exit = first.exited;
     expect(await inFlight).toBe(200);
     expect(await exit).toBe(0);

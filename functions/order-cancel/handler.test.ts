@@ -1,10 +1,11 @@
-import nock from 'nock';
 import handler = require('./handler');
+import { useNock } from '../../test/support/nock';
 import { TOKENS, newShopperId, testStore, useFunction } from '../../test/support/fixtures';
 import { storedOrder } from '../../test/support/orders';
 
 const GATEWAY = 'http://gateway.test:8080';
 const fn = useFunction(handler, { gateway: GATEWAY });
+const nock = useNock();
 
 describe('order-cancel', () => {
   it('returns the stock through inventory-release and cancels; a repeat changes nothing', async () => {

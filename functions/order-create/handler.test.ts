@@ -3,13 +3,15 @@
  * function's business, reached over HTTP, so their answers (good, bad, slow, malformed) are
  * scripted here. The store is the real embedded one.
  */
-import nock from 'nock';
 import handler = require('./handler');
 import { orderIdFor } from '../../core/checkout';
+import type { Interceptor } from 'nock';
+import { useNock } from '../../test/support/nock';
 import { TOKENS, newIdempotencyKey, newShopperId, product, testStore, useFunction } from '../../test/support/fixtures';
 
 const GATEWAY = 'http://gateway.test:8080';
 const fn = useFunction(handler, { gateway: GATEWAY });
+const nock = useNock();
 const customer = { name: 'Ada Lovelace', email: 'ada@example.com', address: '12 Analytical Row, London' };
 
 beforeAll(async () => {
@@ -81,10 +83,10 @@ describe('order-create', () => {
   });
 
   it.each([
-    ['keeps answering 503', (s: nock.Interceptor) => s.times(3).reply(503, 'busy')],
-    ['times out', (s: nock.Interceptor) => s.times(3).delay(1_000).reply(200, {})],
-    ['sends a malformed answer', (s: nock.Interceptor) => s.reply(200, '{"orderId": 12')],
-    ['answers 401 (misconfigured token)', (s: nock.Interceptor) => s.reply(401, { error: { code: 'UNAUTHENTICATED', message: 'no' } })],
+    ['keeps answering 503', (s: Interceptor) => s.times(3).reply(503, 'busy')],
+    ['times out', (s: Interceptor) => s.times(3).delay(1_000).reply(200, {})],
+    ['sends a malformed answer', (s: Interceptor) => s.reply(200, '{"orderId": 12')],
+    ['answers 401 (misconfigured token)', (s: Interceptor) => s.reply(401, { error: { code: 'UNAUTHENTICATED', message: 'no' } })],
   ])('releases the reservation and answers 503 when the inventory %s', async (_name, reply) => {
     const shopperId = await shopperWithCart();
     const key = newIdempotencyKey();

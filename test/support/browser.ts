@@ -19,7 +19,7 @@ export function launchBrowser(): Promise<Browser> {
  * Waits until what the page shows settles on the expected value (pages navigate after a
  * click), then asserts with jest so that a failure shows both values.
  */
-export async function settles<T>(read: () => Promise<T>, expected: T, timeoutMs = 5_000): Promise<void> {
+export async function settles<T>(read: () => Promise<T>, expected: T, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let actual: T = await read().catch(() => undefined as T);
   while (!isEqual(actual, expected) && Date.now() < deadline) {

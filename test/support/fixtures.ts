@@ -5,7 +5,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import nock from 'nock';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,8 +103,8 @@ export async function serveHandler(handler: Node20Handler, env: Record<string, s
 
 /**
  * The usual setup of a function's test file: a fresh environment, the handler served for
- * the whole file, and cleanup. `gateway` puts nock in front of GATEWAY_URL for functions
- * that call other functions.
+ * the whole file, and cleanup. `gateway` points GATEWAY_URL somewhere for functions that call
+ * other functions (the test puts nock there: test/support/nock.ts).
  */
 export function useFunction(handler: Node20Handler, options: { gateway?: string } = {}) {
   const env = useFreshShopEnvironment();
@@ -114,14 +113,10 @@ export function useFunction(handler: Node20Handler, options: { gateway?: string 
     if (options.gateway) {
       process.env.GATEWAY_URL = options.gateway;
       process.env.GATEWAY_TIMEOUT_MS = '300';
-      nock.disableNetConnect();
-      nock.enableNetConnect(/(localhost|127\.0\.0\.1)/);
     }
     served = await serveHandler(handler);
   });
-  if (options.gateway) afterEach(() => nock.cleanAll());
   afterAll(async () => {
-    if (options.gateway) nock.enableNetConnect();
     await served.close();
     await env.cleanup();
   });

@@ -48,7 +48,7 @@ export async function shopProcessHome(): Promise<ShopProcessHome> {
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     const handle: ShopProcess = { child, output: () => output, exited, signal: (s) => process.kill(-(child.pid as number), s) };
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`npm start did not come up:\n${output}`)), 30_000);
+      const timer = setTimeout(() => reject(new Error(`npm start did not come up:\n${output}`)), 60_000);
       child.stdout?.on('data', () => {
         if (output.includes(`http://127.0.0.1:${port}`) && output.includes(`http://127.0.0.1:${storefrontPort}`)) {
           clearTimeout(timer);
