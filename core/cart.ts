@@ -60,25 +60,26 @@ async function replaceLines(
   store: ShopStore,
   shopperId: string,
   next: (current: readonly OrderLineRequest[]) => OrderLineRequest[] | null,
+  now: () => string,
 ): Promise<void> {
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const cart = await store.getCart(shopperId);
     const lines = next(cart.lines);
-    if (lines === null || (await store.replaceCart(shopperId, lines, cart.version))) return;
+    if (lines === null || (await store.replaceCart(shopperId, lines, cart.version, now()))) return;
   }
   throw shopError(409, 'CONFLICT', 'The cart is being changed elsewhere; try again');
 }
 
 /** Empties a cart without reading it back (after an order: nobody is looking at it). */
-export function emptyCart(store: ShopStore, shopperId: string): Promise<void> {
-  return replaceLines(store, shopperId, (current) => (current.length === 0 ? null : []));
+export function emptyCart(store: ShopStore, shopperId: string, now: () => string): Promise<void> {
+  return replaceLines(store, shopperId, (current) => (current.length === 0 ? null : []), now);
 }
 
 /**
  * Changes a cart and shows the result. Adding checks the product exists and has the units
  * (the real guard is the reservation at checkout; this one spares the shopper a surprise there).
  */
-export async function changeCart(store: ShopStore, shopperId: string, change: CartChange): Promise<Cart> {
+export async function changeCart(store: ShopStore, shopperId: string, change: CartChange, now: () => string): Promise<Cart> {
   const product = change.kind === 'clear' ? undefined : await findProduct(store, change.productId);
   await replaceLines(store, shopperId, (current) => {
     const lines = applyCartChange(current, change);
@@ -93,6 +94,6 @@ export async function changeCart(store: ShopStore, shopperId: string, change: Ca
       }
     }
     return lines;
-  });
+  }, now);
   return showCart(store, shopperId);
 }

@@ -9,13 +9,17 @@
  *   pending --reserve ok--> confirmed --cancel--> cancelling --release--> cancelled
  *      \--out of stock / dependency down (after releasing)--> failed
  *
- * Prices and names come from the inventory's reservation, never from the caller or the cart.
+ * The order's holds are claimed for its sale before the order is confirmed, and turned into sold
+ * units right after (core/inventory.ts): from the claim on, only a failed or cancelled order
+ * gives its stock back. Prices and names come from the inventory's reservation, never from the
+ * caller or the cart.
  */
 import { createHash } from 'node:crypto';
 import { emptyCart, linesTotal } from './cart';
 import { conflict, notFound, shopError, toShopError, type ShopError } from './errors';
 import type { Call } from './fn';
 import { createInventoryClient, type InventoryClient } from './gateway';
+import { claimSale, finishSale } from './inventory';
 import { SECRET_NAMES, readSecret } from './secrets';
 import type { Customer, Order, OrderStatus, Reservation } from './schemas';
 import type { ShopStore } from './store/store';
@@ -103,9 +107,14 @@ async function completeCheckout(deps: CheckoutDeps, order: Order): Promise<Order
     reservation = await inventory.reserve(order.id, order.requested, callId);
   } catch (error) {
     const failure = toShopError(error);
-    // A 409 (out of stock) leaves nothing held. Anything else may have held some units: give them back.
-    if (failure.status !== 409) await releaseOrLeavePending(deps, order, failure);
-    return markFailed(deps, order, failure);
+    // A 409 (out of stock, released) leaves nothing held. Anything else may have held some units: give them back.
+    if (failure.status === 409) return markFailed(deps, order, failure);
+    if ((await releaseOrLeavePending(deps, order, failure)) === 'released') return markFailed(deps, order, failure);
+    // A duplicate attempt got the reservation through and claimed it for the sale: carry on with it.
+    reservation = { orderId: order.id, items: (await store.getReservation(order.id))?.items ?? [] };
+  }
+  if (!(await claimSale(store, order.id, now))) {
+    return markFailed(deps, order, conflict('RESERVATION_RELEASED', 'The reservation was released before the order could be confirmed; start a new checkout'));
   }
 
   const changes = { status: 'confirmed' as const, items: reservation.items, totalCents: linesTotal(reservation.items), updatedAt: now() };
@@ -113,25 +122,48 @@ async function completeCheckout(deps: CheckoutDeps, order: Order): Promise<Order
   try {
     confirmed = (await store.transitionOrder(order.id, ['pending'], changes)) ?? (await store.getOrder(order.id));
   } catch (error) {
-    // The write may have landed even though we saw an error: look before giving stock back.
+    // The write may have landed even though we saw an error: look before giving up on it.
+    const failure = toShopError(error);
     const current = await store.getOrder(order.id).catch(() => null);
-    if (!current) throw toShopError(error);
-    if (current.status !== 'pending') return current;
-    await releaseOrLeavePending(deps, order, toShopError(error));
-    return markFailed(deps, order, toShopError(error));
+    if (current && current.status !== 'pending') return current;
+    // Failed first, so that nothing can confirm it any more; then its stock comes back.
+    const failed = await markFailed(deps, order, failure).catch(() => null);
+    if (!failed) throw failure;
+    if (failed.status !== 'failed') return failed;
+    await deps.inventory.release(order.id, callId).catch((releaseError: unknown) => deps.log?.('release-failed', { orderId: order.id, error: toShopError(releaseError).code }));
+    return failed;
   }
   if (!confirmed) throw shopError(500, 'INTERNAL', `Order ${order.id} vanished during checkout`);
-  if (confirmed.status === 'confirmed') await clearCartAfterOrder(deps, confirmed);
+  if (confirmed.status === 'confirmed') {
+    await settleAfterOrder(deps, confirmed);
+    await clearCartAfterOrder(deps, confirmed);
+  }
   return confirmed;
 }
 
-/** Compensation. If even the release cannot be done, the order stays pending: a replay with the same key resumes it. */
-async function releaseOrLeavePending(deps: CheckoutDeps, order: Order, cause: ShopError): Promise<void> {
+/**
+ * Compensation. 'released' when the stock is back; 'sold' when a duplicate attempt claimed it
+ * for the sale meanwhile. If even the release cannot be done, the order stays pending: a replay
+ * with the same key resumes it, and the sweep fails it in the end.
+ */
+async function releaseOrLeavePending(deps: CheckoutDeps, order: Order, cause: ShopError): Promise<'released' | 'sold'> {
   try {
     await deps.inventory.release(order.id, deps.callId);
+    return 'released';
   } catch (error) {
-    deps.log?.('release-failed', { orderId: order.id, cause: cause.code, error: toShopError(error).code });
+    const failure = toShopError(error);
+    if (failure.code === 'RESERVATION_SOLD') return 'sold';
+    deps.log?.('release-failed', { orderId: order.id, cause: cause.code, error: failure.code });
     throw cause;
+  }
+}
+
+/** The sold units are recorded whether or not this works now: the sweep finishes a sale left half-way. */
+async function settleAfterOrder(deps: CheckoutDeps, order: Order): Promise<void> {
+  try {
+    await finishSale(deps.store, order.id, deps.now);
+  } catch (error) {
+    deps.log?.('sale-not-settled', { orderId: order.id, error: toShopError(error).code });
   }
 }
 
@@ -149,7 +181,7 @@ async function markFailed(deps: CheckoutDeps, order: Order, failure: ShopError):
 /** The order stands whether or not this works; a failure is logged and the shopper can empty the cart by hand. */
 async function clearCartAfterOrder(deps: CheckoutDeps, order: Order): Promise<void> {
   try {
-    await emptyCart(deps.store, order.shopperId);
+    await emptyCart(deps.store, order.shopperId, deps.now);
   } catch (error) {
     deps.log?.('cart-clear-failed', { orderId: order.id, error: toShopError(error).code });
   }

@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'ORDER_NOT_CANCELLABLE'
   | 'CHECKOUT_ABANDONED'
   | 'RESERVATION_RELEASED'
+  | 'RESERVATION_SOLD'
   | 'CONFLICT'
   | 'PAYLOAD_TOO_LARGE'
   | 'DEPENDENCY_UNAVAILABLE'
@@ -64,14 +65,20 @@ export function errorBody(error: ShopError): { error: { code: string; message: s
 }
 
 /**
- * Errors thrown by the store drivers when the database cannot be reached. Their class names
- * are stable across driver versions; anything else unexpected stays a 500 and is logged.
+ * Errors thrown by the store drivers when the database cannot be reached, or (SQLite) when
+ * another process held the write lock for longer than the busy timeout. Their class names and
+ * codes are stable across driver versions; anything else unexpected stays a 500 and is logged.
  */
 const UNREACHABLE = /^Mongo(ServerSelection|Network|NetworkTimeout|NotConnected|TopologyClosed|PoolCleared)Error$/;
+const SQLITE_BUSY = /^SQLITE_(BUSY|LOCKED)/;
 
 export function toShopError(error: unknown): ShopError {
   if (isShopError(error)) return error;
-  const name = error instanceof Error ? error.name : '';
+  // By name, not instanceof: a native driver's errors may come from another realm (jest's, a bundle's).
+  const name = typeof error === 'object' && error !== null && typeof (error as { name?: unknown }).name === 'string' ? (error as { name: string }).name : '';
   if (UNREACHABLE.test(name)) return unavailable('The database is unreachable');
+  if (name === 'SqliteError' && SQLITE_BUSY.test(String((error as { code?: unknown }).code))) return unavailable('The database is busy; try again');
+  // Data written by an earlier version that has not been imported yet: its message says what to run.
+  if (name === 'LegacyDataError') return shopError(503, 'NOT_CONFIGURED', String((error as { message?: unknown }).message));
   return shopError(500, 'INTERNAL', 'Something went wrong on our side');
 }

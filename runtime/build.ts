@@ -19,8 +19,23 @@ const HASH_FILE = join(ROOT, 'dist', '.build-hash');
 export const STOREFRONT_DIR = join(ROOT, 'dist', 'storefront');
 const SOURCES = ['core', 'functions', 'frontend', 'package-lock.json', 'runtime/build.ts', 'runtime/whatwg-url-shim.cjs'];
 
-/** Optional drivers the mongodb package may require; they must never be pulled in. */
-const EXTERNAL = ['kerberos', '@mongodb-js/zstd', 'snappy', 'socks', 'gcp-metadata', '@aws-sdk/credential-providers', 'mongodb-client-encryption'];
+/**
+ * Left out of the bundles: the optional drivers the mongodb package may require (never used),
+ * and the embedded store's engine (a native module, and mingo), which only the local runtime
+ * loads, from node_modules, when no mongo-url is configured.
+ */
+const EXTERNAL = [
+  'kerberos',
+  '@mongodb-js/zstd',
+  'snappy',
+  'socks',
+  'gcp-metadata',
+  '@aws-sdk/credential-providers',
+  'mongodb-client-encryption',
+  'better-sqlite3',
+  'mingo',
+  'mingo/*',
+];
 
 export function functionNames(): string[] {
   return readdirSync(FUNCTIONS_DIR)

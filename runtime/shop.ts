@@ -11,6 +11,7 @@ import { readCatalog } from '../seed/catalog';
 import { ROOT, buildIfStale } from './build';
 import { Faults } from './faults';
 import { startGateway, type LoadedFunction } from './gateway';
+import { importNedbData } from './import-nedb';
 import { BASIC_AUTH_SECRET, ensureLocalSecrets } from './secrets';
 import { readStack } from './stack';
 
@@ -54,6 +55,7 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
   });
 
   const target = storeTarget();
+  if (target.kind === 'embedded') await importNedbData(target.location, log);
   const faults = options.faults || process.env.SHOP_FAULT_INJECTION === '1' ? new Faults() : undefined;
   const store = faults ? await openWrappedStore(target, (s) => faults.wrapStore(s)) : await openStore(target);
   if ((await store.countProducts()) === 0) {

@@ -42,6 +42,23 @@ describe('function bundles', () => {
   });
 });
 
+describe('a bundle in a pod without the mongo-url secret', () => {
+  it('answers 503 NOT_CONFIGURED (the embedded store is not in the image), never a 500', () => {
+    const app = join(home, 'no-mongo');
+    cpSync(join(DIST_DIR, 'inventory-get'), join(app, 'function'), { recursive: true });
+    writeFileSync(
+      join(app, 'index.js'),
+      `"use strict";
+       const handler = require('./function/handler');
+       let status = 200, body;
+       const context = { status(c) { status = c; return this; }, headers() { return this; }, succeed(v) { body = v; }, fail(v) { body = v; } };
+       handler({ body: {}, headers: {}, method: 'GET', query: { id: 'test-mug' }, path: '/' }, context).then(() => process.stdout.write(JSON.stringify({ status, body: JSON.parse(body) })));`,
+    );
+    const out = execFileSync(process.execPath, ['index.js'], { cwd: app, env: { PATH: process.env.PATH, SECRETS_DIR: join(app, 'secrets'), DATA_DIR: join(app, 'data'), LOG_LEVEL: 'silent' }, encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual({ status: 503, body: { error: { code: 'NOT_CONFIGURED', message: expect.stringContaining('mongo-url') } } });
+  });
+});
+
 describe('a build context assembled as faas-cli does', () => {
   const env = useFreshShopEnvironment();
   afterAll(() => env.cleanup());

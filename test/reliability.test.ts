@@ -160,7 +160,7 @@ describe('reliability', () => {
     });
   });
 
-  const faultCases: { name: string; plan: FaultPlan; expect: 'confirmed' | 'failed' | 'either' }[] = [
+  const faultCases: { name: string; plan: FaultPlan; expect: 'confirmed' | 'failed' | 'either'; cutOffAfterMs?: number }[] = [
     { name: 'inventory-reserve slow (finishes after order-create gave up)', plan: { store: [{ operation: 'holdStock', mode: 'slow', delayMs: 1_500, times: 6 }] }, expect: 'failed' },
     { name: 'inventory-reserve failing (500)', plan: { functions: { 'inventory-reserve': { status: 500 } } }, expect: 'failed' },
     { name: 'inventory-reserve dying half-way through the items', plan: { store: [{ operation: 'holdStock', mode: 'hang', after: 1, times: 1 }] }, expect: 'either' },
@@ -174,22 +174,34 @@ describe('reliability', () => {
       expect: 'failed',
     },
     { name: 'store failing to empty the cart after confirming', plan: { store: [{ operation: 'replaceCart', mode: 'fail', times: 1 }] }, expect: 'confirmed' },
+    {
+      name: 'order-create dying between confirming the order and recording its sale (the sweep records it)',
+      plan: { store: [{ operation: 'sellHold', mode: 'hang', times: 1 }] },
+      expect: 'confirmed',
+      cutOffAfterMs: 1_000,
+    },
+    {
+      name: 'a late duplicate reservation landing after the order was sold (undone, not counted)',
+      plan: { store: [{ operation: 'holdStock', mode: 'slow', delayMs: 1_500, times: 1 }] },
+      expect: 'confirmed',
+    },
   ];
 
-  it.each(faultCases)('faults: $name', async ({ name, plan, expect: outcome }) => {
+  it.each(faultCases)('faults: $name', async ({ name, plan, expect: outcome, cutOffAfterMs }) => {
     await restock('digital-coffee-scale', 20);
     await restock('milk-frother', 20);
     const shopperId = await shopperWith([['digital-coffee-scale', 2], ['milk-frother', 1]]);
     const key = newIdempotencyKey();
     const injectedBefore = t.shop.faults?.injected ?? 0;
     await setFaults(plan);
-    const answer = await checkout(shopperId, key);
+    // A checkout whose process dies never answers: the shopper gives up on it.
+    const answer = await checkout(shopperId, key, cutOffAfterMs ? AbortSignal.timeout(cutOffAfterMs) : undefined).catch(() => ({ status: 0 }));
     await setFaults(null);
     // A slow reservation still lands after the checkout gave up: wait for it, then sweep.
     await slowOperationsDone();
     const { checks, orders } = await settledInvariant();
     const order = orders.find((o) => o.id === orderIdFor(shopperId, key));
-    expect([201, 409, 503]).toContain(answer.status);
+    expect(cutOffAfterMs ? [0] : [201, 409, 503]).toContain(answer.status);
     expect(order?.status).toBeDefined();
     if (outcome !== 'either') expect(order?.status).toBe(outcome);
     if (answer.status === 201) expect(order?.status).toBe('confirmed');
@@ -214,6 +226,23 @@ describe('reliability', () => {
     const { checks, sweep } = await settledInvariant();
     expect((await store.getProducts(['ceramic-pour-over-dripper']))[0]?.stock).toBe(10);
     report('stuck reservations', { orphanReservations: 1, stuckOrders: 1, sweptOrders: sweep.failedOrders, sweptReservations: sweep.releasedReservations, invariantChecks: checks });
+  });
+
+  it('a cancellation whose first attempt stalls and lands after the retry finished: its take-back is undone', async () => {
+    await restock('aeropress-coffee-maker', 20);
+    const [first, second] = [await shopperWith([['aeropress-coffee-maker', 3]]), await shopperWith([['aeropress-coffee-maker', 2]])];
+    const [placed] = [await checkout(first), await checkout(second)];
+    expect(placed?.status).toBe(201);
+    await setFaults({ store: [{ operation: 'takeBackSold', mode: 'slow', delayMs: 1_500, times: 1 }] });
+    const cancel = await t.call('order-cancel', { body: { orderId: placed?.json?.id, shopperId: first } });
+    await setFaults(null);
+    await slowOperationsDone();
+    expect(cancel.status).toBe(200);
+    expect(cancel.json.status).toBe('cancelled');
+    const { checks } = await settledInvariant();
+    const store = await openStore();
+    expect((await store.getProducts(['aeropress-coffee-maker']))[0]?.stock).toBe(18);
+    report('late cancellation attempt', { cancelled: 1, stockBack: 3, invariantChecks: checks });
   });
 
   it('stuck cancellations: a cancel whose release failed is finished by the sweep', async () => {

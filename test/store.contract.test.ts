@@ -1,21 +1,26 @@
 /**
  * The store contract: the embedded store always, MongoDB when MONGO_URL is set
- * (e.g. MONGO_URL=mongodb://localhost:27017 npm test). Every adapter must pass all of it.
+ * (e.g. MONGO_URL=mongodb://localhost:27017 npm test). Every adapter must pass all of it,
+ * including the part where several processes hammer one store at once.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { openEmbeddedStore } from '../core/store/embedded';
 import { openMongoStore } from '../core/store/mongo';
 import type { ShopStore } from '../core/store/store';
 import type { Order } from '../core/schemas';
+import { ROOT } from '../runtime/build';
 import { product } from './support/fixtures';
+import { anOrder } from './support/orders';
 
 interface Adapter {
   name: string;
-  /** Opens a store on fresh, empty storage; `reopen` opens the same storage again. */
-  fresh(): Promise<{ store: ShopStore; reopen: () => Promise<ShopStore>; dispose: () => Promise<void> }>;
+  /** Opens a store on fresh, empty storage; `reopen` opens the same storage again; `env` points a process at it. */
+  fresh(): Promise<{ store: ShopStore; reopen: () => Promise<ShopStore>; env: Record<string, string>; dispose: () => Promise<void> }>;
 }
 
 const embedded: Adapter = {
@@ -25,6 +30,7 @@ const embedded: Adapter = {
     return {
       store: await openEmbeddedStore(dir),
       reopen: () => openEmbeddedStore(dir),
+      env: { DATA_DIR: dir },
       dispose: async () => rmSync(dir, { recursive: true, force: true }),
     };
   },
@@ -40,6 +46,7 @@ const mongo: Adapter = {
     return {
       store,
       reopen: () => openMongoStore(url, dbName),
+      env: { MONGO_URL: url, MONGO_DB: dbName },
       dispose: async () => {
         const { MongoClient } = await import('mongodb');
         const client = await MongoClient.connect(url);
@@ -58,28 +65,18 @@ if (!mongoUrl) {
 const adapters = mongoUrl ? [embedded, mongo] : [embedded];
 const at = (n: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString();
 
-function order(overrides: Partial<Order> = {}): Order {
-  return {
-    id: 'ord_AAAAAAAAAAAAAAAAAAAAAA',
-    shopperId: 'shopper-aaaaaaaaaaaaaaaaaaaa',
-    status: 'pending',
-    customer: { name: 'Ada', email: 'ada@example.com', address: '1 Loop Road' },
-    requested: [{ productId: 'test-mug', quantity: 1 }],
-    items: [],
-    totalCents: 0,
-    createdAt: at(0),
-    updatedAt: at(0),
-    ...overrides,
-  };
-}
+const order = (overrides: Partial<Order> = {}): Order =>
+  anOrder('shopper-aaaaaaaaaaaaaaaaaaaa', { id: 'ord_AAAAAAAAAAAAAAAAAAAAAA', status: 'pending', items: [], totalCents: 0, createdAt: at(0), updatedAt: at(0), ...overrides });
 
 describe.each(adapters)('store contract: $name', (adapter) => {
   let store: ShopStore;
   let reopen: () => Promise<ShopStore>;
+  let env: Record<string, string>;
   let dispose: () => Promise<void>;
+  const audit = async (id = 'test-mug') => (await store.stockAudit()).find((a) => a.productId === id);
 
   beforeEach(async () => {
-    ({ store, reopen, dispose } = await adapter.fresh());
+    ({ store, reopen, env, dispose } = await adapter.fresh());
   });
   afterEach(async () => {
     await store.close();
@@ -118,79 +115,113 @@ describe.each(adapters)('store contract: $name', (adapter) => {
     });
   });
 
-  describe('stock holds', () => {
+  describe('stock moves', () => {
     it('holds once per order and never below zero', async () => {
       await store.putProduct(product({ stock: 5 }));
-      const held = await store.holdStock('ord_1', 'test-mug', 3);
-      expect(held).toMatchObject({ status: 'held', quantity: 3, product: { stock: 2 } });
-      expect(await store.holdStock('ord_1', 'test-mug', 3)).toMatchObject({ status: 'already-held', quantity: 3 });
-      expect(await store.holdStock('ord_2', 'test-mug', 3)).toEqual({ status: 'insufficient', available: 2 });
-      expect(await store.holdStock('ord_2', 'missing', 1)).toEqual({ status: 'unknown-product' });
-      expect((await store.getProducts(['test-mug']))[0]?.stock).toBe(2);
+      expect(await store.holdStock('ord_1', 'test-mug', 3, 't1')).toEqual({ status: 'held', product: { id: 'test-mug', name: 'Test Mug', priceCents: 1250 } });
+      expect(await store.holdStock('ord_1', 'test-mug', 3, 't2')).toMatchObject({ status: 'already-held', token: 't1', quantity: 3 });
+      expect(await store.holdStock('ord_2', 'test-mug', 3, 't3')).toEqual({ status: 'insufficient', available: 2 });
+      expect(await store.holdStock('ord_2', 'missing', 1, 't3')).toEqual({ status: 'unknown-product' });
+      expect(await audit()).toMatchObject({ stock: 2, held: 3, sold: 0, supplied: 5 });
     });
 
-    it('releases a hold exactly once, even when asked concurrently', async () => {
+    it('releases a hold exactly once, even when asked concurrently, and only the given attempt’s', async () => {
       await store.putProduct(product({ stock: 5 }));
-      await store.holdStock('ord_1', 'test-mug', 4);
+      await store.holdStock('ord_1', 'test-mug', 4, 't1');
+      expect(await store.releaseHold('ord_1', 'test-mug', 'another-attempt')).toBe(0);
       const returned = await Promise.all(Array.from({ length: 10 }, () => store.releaseHold('ord_1', 'test-mug')));
       expect(returned.filter((n) => n > 0)).toEqual([4]);
-      expect((await store.getProducts(['test-mug']))[0]?.stock).toBe(5);
-      expect(await store.findHolds('ord_1')).toEqual([]);
+      expect(await audit()).toMatchObject({ stock: 5, held: 0 });
+      expect(await store.openEntries()).toEqual([]);
     });
 
     it('sells exactly the stock to 200 concurrent holders', async () => {
       await store.putProduct(product({ stock: 37 }));
-      const outcomes = await Promise.all(Array.from({ length: 200 }, (_, i) => store.holdStock(`ord_${i}`, 'test-mug', 1)));
+      const outcomes = await Promise.all(Array.from({ length: 200 }, (_, i) => store.holdStock(`ord_${i}`, 'test-mug', 1, `t${i}`)));
       expect(outcomes.filter((o) => o.status === 'held')).toHaveLength(37);
       expect((await store.getProducts(['test-mug']))[0]?.stock).toBe(0);
     });
 
-    it('lists the holds of an order across products', async () => {
-      await store.putProduct(product({ id: 'a' }));
-      await store.putProduct(product({ id: 'b' }));
-      await store.holdStock('ord_1', 'a', 2);
-      await store.holdStock('ord_1', 'b', 1);
-      await store.holdStock('ord_2', 'b', 1);
-      const holds = await store.findHolds('ord_1');
-      expect(holds.sort((x, y) => x.productId.localeCompare(y.productId))).toEqual([
-        { productId: 'a', quantity: 2 },
-        { productId: 'b', quantity: 1 },
-      ]);
+    it('sells a hold once, only with its own token and quantity, and leaves no entry behind', async () => {
+      await store.putProduct(product({ stock: 5 }));
+      await store.holdStock('ord_1', 'test-mug', 2, 't1');
+      expect(await store.sellHold('ord_1', 'test-mug', 2, 'not-t1')).toBe(false);
+      expect(await store.sellHold('ord_1', 'test-mug', 3, 't1')).toBe(false);
+      expect(await Promise.all([1, 2, 3].map(() => store.sellHold('ord_1', 'test-mug', 2, 't1')))).toEqual(expect.arrayContaining([true, false, false]));
+      expect(await audit()).toMatchObject({ stock: 3, held: 0, sold: 2, supplied: 5 });
+      expect(await store.openEntries()).toEqual([]);
     });
 
-    it('keeps holds when a product is replaced', async () => {
+    it('takes sold units back once per order, restocks them by token, and can undo a duplicate take-back', async () => {
       await store.putProduct(product({ stock: 5 }));
-      await store.holdStock('ord_1', 'test-mug', 2);
+      for (const id of ['ord_1', 'ord_2']) {
+        await store.holdStock(id, 'test-mug', 2, `hold-${id}`);
+        await store.sellHold(id, 'test-mug', 2, `hold-${id}`);
+      }
+      expect(await store.takeBackSold('ord_1', 'test-mug', 2, 'r1')).toEqual({ status: 'taken' });
+      expect(await store.takeBackSold('ord_1', 'test-mug', 2, 'r2')).toEqual({ status: 'already-taken', token: 'r1' });
+      expect(await audit()).toMatchObject({ stock: 1, returning: 2, sold: 2 });
+      expect(await store.restockReturn('ord_1', 'test-mug', 'r2')).toBe(0);
+      expect(await store.restockReturn('ord_1', 'test-mug', 'r1')).toBe(2);
+      expect(await store.restockReturn('ord_1', 'test-mug', 'r1')).toBe(0);
+      // A duplicate take-back after the return: undone, the units stay sold.
+      expect(await store.takeBackSold('ord_1', 'test-mug', 2, 'r3')).toEqual({ status: 'taken' });
+      expect(await store.keepSold('ord_1', 'test-mug', 'r3')).toBe(true);
+      expect(await store.keepSold('ord_1', 'test-mug', 'r3')).toBe(false);
+      expect(await audit()).toMatchObject({ stock: 3, held: 0, returning: 0, sold: 2, supplied: 5 });
+      expect(await store.takeBackSold('ord_9', 'test-mug', 9, 'r4')).toEqual({ status: 'not-sold' });
+    });
+
+    it('keeps entries and sold units when a product is replaced', async () => {
+      await store.putProduct(product({ stock: 5 }));
+      await store.holdStock('ord_1', 'test-mug', 2, 't1');
+      await store.holdStock('ord_2', 'test-mug', 1, 't2');
+      await store.sellHold('ord_2', 'test-mug', 1, 't2');
       await store.putProduct(product({ stock: 9, name: 'Renamed' }));
-      expect(await store.releaseHold('ord_1', 'test-mug')).toBe(2);
+      expect(await store.releaseHold('ord_1', 'test-mug', 't1')).toBe(2);
       expect((await store.getProducts(['test-mug']))[0]).toMatchObject({ stock: 11, name: 'Renamed' });
+      expect(await audit()).toMatchObject({ stock: 11, sold: 1, supplied: 12 });
+    });
+
+    it('lists the entries in flight, product by product', async () => {
+      await store.putProduct(product({ id: 'a' }));
+      await store.putProduct(product({ id: 'b' }));
+      await store.holdStock('ord_1', 'a', 2, 't1');
+      await store.holdStock('ord_1', 'b', 1, 't1');
+      const entries = await store.openEntries();
+      expect(entries.map((e) => [e.productId, e.holds.map((h) => [h.orderId, h.quantity, h.token])]).sort()).toEqual([
+        ['a', [['ord_1', 2, 't1']]],
+        ['b', [['ord_1', 1, 't1']]],
+      ]);
+      expect(entries[0]?.holds[0]?.at).toEqual(expect.any(String));
     });
   });
 
   describe('stock accounting', () => {
     const ledgerSum = async (productId: string) => (await store.listMovements({ productId })).reduce((sum, m) => sum + m.quantity, 0);
 
-    it('keeps supplied = stock + held through restocks racing with reservations', async () => {
+    it('keeps supplied = stock + held + sold through restocks racing with holds, sales and releases', async () => {
       await store.putProduct(product({ stock: 50 }));
       await Promise.all([
-        ...Array.from({ length: 40 }, (_, i) => store.holdStock(`ord_${i}`, 'test-mug', 1)),
+        ...Array.from({ length: 40 }, (_, i) => store.holdStock(`ord_${i}`, 'test-mug', 1, `t${i}`)),
         ...Array.from({ length: 5 }, (_, i) => store.setStock('test-mug', 10 + i)),
         ...Array.from({ length: 10 }, (_, i) => store.releaseHold(`ord_${i}`, 'test-mug')),
+        ...Array.from({ length: 10 }, (_, i) => store.sellHold(`ord_${i + 20}`, 'test-mug', 1, `t${i + 20}`)),
       ]);
-      const [audit] = await store.stockAudit();
-      expect(audit?.supplied).toBe((audit?.stock ?? 0) + (audit?.held ?? 0));
-      const holds = await store.allHolds();
-      expect([...holds.values()].flat().reduce((sum, l) => sum + l.quantity, 0)).toBe(audit?.held);
+      const a = await audit();
+      expect(a?.supplied).toBe((a?.stock ?? 0) + (a?.held ?? 0) + (a?.sold ?? 0));
       // The ledger tells the same story as the documents.
-      expect(await ledgerSum('test-mug')).toBe(audit?.stock);
+      expect(await ledgerSum('test-mug')).toBe(a?.stock);
       const movements = await store.listMovements({ productId: 'test-mug' });
-      expect(movements.filter((m) => m.kind === 'reserve').reduce((sum, m) => sum - m.quantity, 0) - movements.filter((m) => m.kind === 'release').reduce((sum, m) => sum + m.quantity, 0)).toBe(audit?.held);
+      expect(-movements.filter((m) => m.kind === 'reserve' || m.kind === 'release').reduce((sum, m) => sum + m.quantity, 0)).toBe((a?.held ?? 0) + (a?.sold ?? 0));
+      expect(movements.filter((m) => m.kind === 'supply').reduce((sum, m) => sum + m.quantity, 0)).toBe(a?.supplied);
+      expect(await store.flushLedger()).toBe(0);
     });
 
     it('records each movement once, however often it is retried', async () => {
       await store.putProduct(product({ stock: 5 }));
-      await store.holdStock('ord_1', 'test-mug', 2);
-      await store.holdStock('ord_1', 'test-mug', 2);
+      await store.holdStock('ord_1', 'test-mug', 2, 't1');
+      await store.holdStock('ord_1', 'test-mug', 2, 't1');
       await store.releaseHold('ord_1', 'test-mug');
       await store.releaseHold('ord_1', 'test-mug');
       const recorded = (await store.listMovements({ productId: 'test-mug' })).map((m) => `${m.kind} ${m.quantity}`);
@@ -199,39 +230,44 @@ describe.each(adapters)('store contract: $name', (adapter) => {
   });
 
   describe('reservations', () => {
-    it('records the first reservation and keeps it; marks released', async () => {
-      const record = { orderId: 'ord_1', status: 'held' as const, items: [], createdAt: at(1), updatedAt: at(1) };
-      expect(await store.recordReservation(record)).toEqual(record);
-      expect(await store.recordReservation({ ...record, createdAt: at(2), updatedAt: at(2) })).toEqual(record);
-      await store.markReservationReleased('ord_1', at(3));
-      expect(await store.getReservation('ord_1')).toMatchObject({ status: 'released', updatedAt: at(3) });
-      await store.markReservationReleased('ord_never', at(4));
-      expect(await store.getReservation('ord_never')).toEqual({ orderId: 'ord_never', status: 'released', items: [], createdAt: at(4), updatedAt: at(4) });
+    it('opens a reservation once and changes it only from the given states', async () => {
+      const opened = await store.openReservation('ord_1', [{ productId: 'a', quantity: 1 }], at(1));
+      expect(opened).toEqual({ orderId: 'ord_1', status: 'holding', requested: [{ productId: 'a', quantity: 1 }], items: [], createdAt: at(1), updatedAt: at(1) });
+      expect(await store.openReservation('ord_1', [{ productId: 'b', quantity: 9 }], at(2))).toEqual(opened);
+      const items = [{ productId: 'a', name: 'A', priceCents: 100, quantity: 1 }];
+      expect(await store.updateReservation('ord_1', ['held'], { status: 'selling' })).toBeNull();
+      expect(await store.updateReservation('ord_1', ['holding'], { status: 'held', items, holdTokens: { a: 't1' }, updatedAt: at(3) })).toMatchObject({ status: 'held', items, holdTokens: { a: 't1' } });
+      expect(await store.releaseReservation('ord_1', at(4))).toMatchObject({ status: 'released', updatedAt: at(4) });
+      expect(await store.releaseReservation('ord_never', at(5))).toEqual({ orderId: 'ord_never', status: 'released', requested: [], items: [], createdAt: at(5), updatedAt: at(5) });
     });
-  });
 
-  it('finds held reservations by creation time and orders by status and age, oldest first', async () => {
-    for (const [id, n] of [['ord_b', 2], ['ord_a', 1], ['ord_c', 9]] as const) {
-      await store.recordReservation({ orderId: id, status: 'held', items: [], createdAt: at(n), updatedAt: at(n) });
-    }
-    await store.markReservationReleased('ord_b', at(3));
-    expect((await store.findHeldReservations(at(0), at(5), 10)).map((r) => r.orderId)).toEqual(['ord_a']);
-    await store.insertOrder(order({ id: 'ord_new', updatedAt: at(8) }));
-    await store.insertOrder(order({ id: 'ord_old', updatedAt: at(2) }));
-    await store.insertOrder(order({ id: 'ord_done', status: 'confirmed', updatedAt: at(1) }));
-    expect((await store.findOrdersByStatus('pending', at(9), 10)).map((o) => o.id)).toEqual(['ord_old', 'ord_new']);
-    expect((await store.findOrdersByStatus('pending', at(5), 10)).map((o) => o.id)).toEqual(['ord_old']);
+    it('finds reservations by status and age, oldest first', async () => {
+      for (const [id, n] of [['ord_b', 2], ['ord_a', 1], ['ord_c', 9]] as const) await store.openReservation(id, [], at(n));
+      await store.releaseReservation('ord_b', at(3));
+      expect((await store.findReservations('holding', at(5), 10)).map((r) => r.orderId)).toEqual(['ord_a']);
+      expect((await store.findReservations('holding', at(10), 1)).map((r) => r.orderId)).toEqual(['ord_a']);
+      expect((await store.findReservations('released', at(10), 10)).map((r) => r.orderId)).toEqual(['ord_b']);
+    });
   });
 
   describe('carts', () => {
     it('replaces a cart only at the version it was read', async () => {
       const empty = await store.getCart('s1');
       expect(empty).toEqual({ shopperId: 's1', lines: [], version: 0 });
-      expect(await store.replaceCart('s1', [{ productId: 'a', quantity: 1 }], 0)).toBe(true);
-      expect(await store.replaceCart('s1', [{ productId: 'b', quantity: 1 }], 0)).toBe(false);
-      expect(await store.replaceCart('s1', [{ productId: 'a', quantity: 2 }], 1)).toBe(true);
-      expect(await store.replaceCart('s1', [], 1)).toBe(false);
+      expect(await store.replaceCart('s1', [{ productId: 'a', quantity: 1 }], 0, at(1))).toBe(true);
+      expect(await store.replaceCart('s1', [{ productId: 'b', quantity: 1 }], 0, at(1))).toBe(false);
+      expect(await store.replaceCart('s1', [{ productId: 'a', quantity: 2 }], 1, at(2))).toBe(true);
+      expect(await store.replaceCart('s1', [], 1, at(3))).toBe(false);
       expect(await store.getCart('s1')).toEqual({ shopperId: 's1', lines: [{ productId: 'a', quantity: 2 }], version: 2 });
+    });
+
+    it('removes carts untouched since a moment, a batch at a time, and keeps the others', async () => {
+      for (const [id, n] of [['old-1', 1], ['old-2', 2], ['new', 9]] as const) await store.replaceCart(id, [{ productId: 'a', quantity: 1 }], 0, at(n));
+      expect(await store.removeCartsUntouchedSince(at(5), 1)).toBe(1);
+      expect(await store.removeCartsUntouchedSince(at(5), 10)).toBe(1);
+      expect(await store.removeCartsUntouchedSince(at(5), 10)).toBe(0);
+      expect((await store.getCart('old-1')).version).toBe(0);
+      expect((await store.getCart('new')).lines).toEqual([{ productId: 'a', quantity: 1 }]);
     });
   });
 
@@ -248,39 +284,59 @@ describe.each(adapters)('store contract: $name', (adapter) => {
       expect(await store.getOrder('ord_missing')).toBeNull();
     });
 
-    it('lists a shopper’s orders newest first, and only theirs', async () => {
-      await store.insertOrder(order({ id: 'ord_old', createdAt: at(1) }));
-      await store.insertOrder(order({ id: 'ord_new', createdAt: at(3) }));
-      await store.insertOrder(order({ id: 'ord_mid', createdAt: at(2) }));
+    it('lists a shopper’s orders newest first, and only theirs; finds orders by status and age', async () => {
+      await store.insertOrder(order({ id: 'ord_old', createdAt: at(1), updatedAt: at(2) }));
+      await store.insertOrder(order({ id: 'ord_new', createdAt: at(3), updatedAt: at(8) }));
+      await store.insertOrder(order({ id: 'ord_mid', createdAt: at(2), status: 'confirmed', updatedAt: at(1) }));
       await store.insertOrder(order({ id: 'ord_theirs', shopperId: 'someone-else-aaaaaaaaaaa', createdAt: at(4) }));
-      const list = await store.listOrders(order().shopperId, 2);
-      expect(list.map((o) => o.id)).toEqual(['ord_new', 'ord_mid']);
+      expect((await store.listOrders(order().shopperId, 2)).map((o) => o.id)).toEqual(['ord_new', 'ord_mid']);
       expect((await store.listRecentOrders(2)).map((o) => o.id)).toEqual(['ord_theirs', 'ord_new']);
+      expect((await store.findOrdersByStatus('pending', at(9), 10)).map((o) => o.id)).toEqual(['ord_theirs', 'ord_old', 'ord_new']);
+      expect((await store.findOrdersByStatus('pending', at(5), 10)).map((o) => o.id)).toEqual(['ord_theirs', 'ord_old']);
     });
   });
 
   it('keeps everything across a reopen', async () => {
     await store.putProduct(product({ stock: 5 }));
-    await store.holdStock('ord_1', 'test-mug', 2);
-    await store.replaceCart('s1', [{ productId: 'test-mug', quantity: 1 }], 0);
+    await store.holdStock('ord_1', 'test-mug', 2, 't1');
+    await store.replaceCart('s1', [{ productId: 'test-mug', quantity: 1 }], 0, at(1));
     await store.insertOrder(order());
     await store.close();
     store = await reopen();
     expect((await store.getProducts(['test-mug']))[0]?.stock).toBe(3);
-    expect(await store.findHolds('ord_1')).toEqual([{ productId: 'test-mug', quantity: 2 }]);
+    expect((await store.openEntries())[0]?.holds).toEqual([{ orderId: 'ord_1', quantity: 2, token: 't1', at: expect.any(String) }]);
     expect((await store.getCart('s1')).lines).toEqual([{ productId: 'test-mug', quantity: 1 }]);
     expect(await store.getOrder(order().id)).toEqual(order());
   });
-});
 
-describe('embedded store', () => {
-  it('refuses a data directory another live process holds', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'shop-lock-'));
-    const first = await openEmbeddedStore(dir);
-    await expect(openEmbeddedStore(dir)).rejects.toThrow(/in use by process/);
-    await first.close();
-    const second = await openEmbeddedStore(dir);
-    await second.close();
-    rmSync(dir, { recursive: true, force: true });
+  it('stays exact with several processes holding, releasing, inserting orders and changing one cart at once', async () => {
+    await store.putProduct(product({ stock: 30 }));
+    await store.putProduct(product({ id: 'cart-item', stock: 1000 }));
+    await store.putProduct(product({ id: 'spare', stock: 1000 }));
+    const workers = 4;
+    const run = promisify(execFile);
+    const outputs = await Promise.all(
+      Array.from({ length: workers }, (_, worker) =>
+        run(process.execPath, ['--import', 'tsx', join(ROOT, 'test', 'support', 'store-worker.ts'), String(worker)], { cwd: ROOT, env: { ...process.env, ...env, LOG_LEVEL: 'silent' } }),
+      ),
+    );
+    const results = outputs.map((o) => JSON.parse(o.stdout) as { held: number; spareHeld: number; spareReleased: number; inserted: number; cartAdds: number });
+    const total = (key: keyof (typeof results)[number]) => results.reduce((n, r) => n + r[key], 0);
+    // 4 workers x 20 holds of one unit each on 30 units: exactly 30 held, none twice.
+    expect(total('held')).toBe(30);
+    expect(await audit()).toMatchObject({ stock: 0, held: 30, supplied: 30 });
+    // Holds released as they were made, by every worker at once: every unit back, once.
+    expect(total('spareReleased')).toBe(total('spareHeld'));
+    expect(await audit('spare')).toMatchObject({ stock: 1000, held: 0, supplied: 1000 });
+    // Every worker tried to insert the same 10 orders: each exists once.
+    expect(total('inserted')).toBe(10);
+    // Every successful cart change is in the cart: none lost to a concurrent one.
+    expect((await store.getCart('shared-cart-0000000000000')).lines).toEqual([{ productId: 'cart-item', quantity: total('cartAdds') }]);
+    expect(total('cartAdds')).toBeGreaterThan(0);
+    expect(await store.flushLedger()).toBe(0);
+    for (const id of ['test-mug', 'spare']) {
+      const movements = await store.listMovements({ productId: id });
+      expect(movements.reduce((n, m) => n + m.quantity, 0)).toBe((await audit(id))?.stock);
+    }
   });
 });

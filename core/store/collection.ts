@@ -1,7 +1,11 @@
 /**
- * The few document operations the shop's store needs, in the dialect MongoDB and nedb share.
- * core/store/document-store.ts implements the whole ShopStore once on top of these; each
- * adapter (embedded.ts, mongo.ts) only maps them to its driver.
+ * The few document operations the shop's store needs, with MongoDB's query and update
+ * semantics. core/store/document-store.ts implements the whole ShopStore once on top of these;
+ * each adapter only maps them to its engine: the MongoDB driver (mongo.ts), or SQLite with
+ * mingo evaluating MongoDB's operators (embedded.ts).
+ *
+ * Every operation is atomic on its own (one document, or one SQLite transaction); nothing here
+ * spans two calls.
  */
 export type Filter = Record<string, unknown>;
 export type Update = Record<string, unknown>;
@@ -13,6 +17,17 @@ export interface FindOptions {
   projection?: Projection;
 }
 
+export interface UpdateOptions {
+  /** What to return of the document after the update; by default only its _id. */
+  projection?: Projection;
+}
+
+/**
+ * An index the shop's queries rely on: the fields, in order. Indexed fields hold scalars
+ * (strings, numbers, booleans, null) or are missing, never arrays or objects.
+ */
+export type IndexSpec = Record<string, 1 | -1>;
+
 export interface Collection<T extends { _id: string }> {
   findOne(filter: Filter, projection?: Projection): Promise<T | null>;
   find(filter: Filter, options?: FindOptions): Promise<T[]>;
@@ -20,9 +35,9 @@ export interface Collection<T extends { _id: string }> {
   /** Inserts unless a document with the same _id exists; false then. */
   insertOnce(doc: T): Promise<boolean>;
   /**
-   * Atomically applies `update` to the first document matching `filter` (or inserts one with
-   * `upsert`); returns the document after the update, or null when nothing matched.
+   * Atomically applies `update` to the first document matching `filter`; returns the document
+   * after the update (projected), or null when nothing matched.
    */
-  updateOne(filter: Filter, update: Update, options?: { upsert?: boolean }): Promise<{ doc: T | null; upserted: boolean }>;
+  updateOne(filter: Filter, update: Update, options?: UpdateOptions): Promise<{ doc: T | null }>;
   deleteMany(filter: Filter): Promise<number>;
 }

@@ -1,32 +1,57 @@
 /**
- * The ShopStore, written once over four collections (products, carts, orders,
- * reservations). See core/store/store.ts for the guarantees; every stock movement here is one
- * conditional update of one product document.
+ * The ShopStore, written once over five collections (products, movements, carts, orders,
+ * reservations). See core/store/store.ts for the guarantees; every stock move here is one
+ * conditional update of one product document, and every change of stock for sale goes through
+ * the product's outbox (`journal`) into the ledger.
  */
 import { randomUUID } from 'node:crypto';
 import type { Order, OrderLineRequest, OrderStatus, Product } from '../schemas';
-import type { Collection } from './collection';
-import type { CartRecord, HoldOutcome, ProductPageQuery, PutOutcome, ReservationRecord, ShopStore, StockAudit, StockMovement } from './store';
+import type { Collection, Projection } from './collection';
+import type {
+  CartRecord,
+  CatalogFields,
+  HoldOutcome,
+  ProductEntries,
+  ProductPageQuery,
+  PutOutcome,
+  ReservationRecord,
+  ReservationStatus,
+  ShopStore,
+  StockAudit,
+  StockEntry,
+  StockMovement,
+  TakeBackOutcome,
+} from './store';
+
+/** An order's entry on a product; a bare number is a hold written before entries had tokens. */
+export interface EntryDoc {
+  q: number;
+  t: string;
+  at: string;
+}
+type JournalDoc = Omit<StockMovement, 'id' | 'productId'>;
 
 export interface ProductDoc extends Omit<Product, 'id'> {
   _id: string;
-  /** Units each order holds, by order id. */
-  holds?: Record<string, number>;
-  /** Every unit ever put on sale; stock + sum(holds) always equals it. */
+  /** Every unit ever put on sale: stock + held + returning + sold. */
   supplied?: number;
+  sold?: number;
+  holds?: Record<string, EntryDoc | number>;
+  returns?: Record<string, EntryDoc>;
+  /** Movements written with the update that made them, not yet in the ledger. */
+  journal?: Record<string, JournalDoc>;
 }
 export type MovementDoc = Omit<StockMovement, 'id'> & { _id: string };
 export interface CartDoc {
   _id: string;
   lines: OrderLineRequest[];
   version: number;
+  /** Absent on carts written before carts kept it. */
+  updatedAt?: string;
 }
 export type OrderDoc = Omit<Order, 'id'> & { _id: string };
-export interface ReservationDoc extends Partial<Omit<ReservationRecord, 'orderId'>> {
-  _id: string;
-  status: ReservationRecord['status'];
-  updatedAt: string;
-}
+/** Older records have only status, items and dates. */
+export type ReservationDoc = Omit<Partial<ReservationRecord>, 'orderId'> & { _id: string; status: ReservationStatus; updatedAt: string };
 
 export interface ShopCollections {
   products: Collection<ProductDoc>;
@@ -36,23 +61,64 @@ export interface ShopCollections {
   reservations: Collection<ReservationDoc>;
 }
 
-/** Reads never carry the bookkeeping: the holds map can be large. */
-const WITHOUT_HOLDS = { holds: 0, supplied: 0 } as const;
+/** The indexes the shop's queries use, the same for both adapters. */
+export const SHOP_INDEXES = {
+  products: [{ name: 1, _id: 1 }],
+  movements: [{ productId: 1, at: 1, _id: 1 }, { orderId: 1, at: 1, _id: 1 }],
+  carts: [{ updatedAt: 1 }],
+  orders: [{ shopperId: 1, createdAt: -1, _id: -1 }, { status: 1, updatedAt: 1 }, { createdAt: -1, _id: -1 }],
+  reservations: [{ status: 1, updatedAt: 1 }],
+} as const;
+
+const CATALOG: Projection = { name: 1, description: 1, priceCents: 1, stock: 1, image: 1 };
 /** Optimistic retries for stock changes that race with reservations. */
 const MAX_ATTEMPTS = 20;
+
+const now = () => new Date().toISOString();
 const holdField = (orderId: string) => `holds.${orderId}`;
+const returnField = (orderId: string) => `returns.${orderId}`;
+const quantityOf = (entry: EntryDoc | number) => (typeof entry === 'number' ? entry : entry.q);
+const tokenOf = (entry: EntryDoc | number): string | null => (typeof entry === 'number' ? null : entry.t);
+/** A condition that matches exactly this entry: its token, or for an old entry its value. */
+const sameEntry = (field: string, entry: EntryDoc | number) => (typeof entry === 'number' ? { [field]: entry } : { [`${field}.t`]: entry.t });
 
 function toProduct(doc: ProductDoc): Product {
   return { id: doc._id, name: doc.name, description: doc.description, priceCents: doc.priceCents, stock: doc.stock, image: doc.image };
 }
 
-function catalogFields(p: Product): Omit<ProductDoc, '_id' | 'holds'> {
+function toCatalogFields(doc: Pick<ProductDoc, '_id' | 'name' | 'priceCents'>): CatalogFields {
+  return { id: doc._id, name: doc.name, priceCents: doc.priceCents };
+}
+
+function catalogFields(p: Product): Omit<Product, 'id'> {
   return { name: p.name, description: p.description, priceCents: p.priceCents, stock: p.stock, image: p.image };
 }
 
+function toEntries(map: Record<string, EntryDoc | number> | undefined): StockEntry[] {
+  return Object.entries(map ?? {}).map(([orderId, entry]) => ({
+    orderId,
+    quantity: quantityOf(entry),
+    token: tokenOf(entry),
+    at: typeof entry === 'number' ? null : entry.at,
+  }));
+}
+
 function toReservation(doc: ReservationDoc): ReservationRecord {
-  // A tombstone written by a release that came first has no items or creation time.
-  return { orderId: doc._id, status: doc.status, items: doc.items ?? [], createdAt: doc.createdAt ?? doc.updatedAt, updatedAt: doc.updatedAt };
+  const items = doc.items ?? [];
+  const record: ReservationRecord = {
+    orderId: doc._id,
+    status: doc.status,
+    requested: doc.requested ?? items.map((i) => ({ productId: i.productId, quantity: i.quantity })),
+    items,
+    // A tombstone written by a release that came first has no creation time of its own.
+    createdAt: doc.createdAt ?? doc.updatedAt,
+    updatedAt: doc.updatedAt,
+  };
+  // Records held before tokens existed: their holds are the products' bare numbers.
+  const holdTokens = doc.holdTokens ?? (doc.status === 'held' || doc.status === 'selling' ? Object.fromEntries(items.map((i) => [i.productId, null])) : undefined);
+  if (holdTokens) record.holdTokens = holdTokens;
+  if (doc.returnTokens) record.returnTokens = doc.returnTokens;
+  return record;
 }
 
 function toOrder({ _id, ...rest }: OrderDoc): Order {
@@ -78,20 +144,18 @@ export class DocumentStore implements ShopStore {
     ({ products: this.products, movements: this.movements, carts: this.carts, orders: this.orders, reservations: this.reservations } = collections);
   }
 
+  // ---- catalog ------------------------------------------------------------------------------
+
   async listProducts({ q, limit, after }: ProductPageQuery): Promise<Product[]> {
     const conditions: object[] = [];
     if (q) conditions.push({ name: nameContains(q) });
     if (after) conditions.push({ $or: [{ name: { $gt: after.name } }, { name: after.name, _id: { $gt: after.id } }] });
-    const docs = await this.products.find(conditions.length ? { $and: conditions } : {}, {
-      sort: { name: 1, _id: 1 },
-      limit,
-      projection: WITHOUT_HOLDS,
-    });
+    const docs = await this.products.find(conditions.length ? { $and: conditions } : {}, { sort: { name: 1, _id: 1 }, limit, projection: CATALOG });
     return docs.map(toProduct);
   }
 
   async getProducts(ids: readonly string[]): Promise<Product[]> {
-    return (await this.products.find({ _id: { $in: [...ids] } }, { projection: WITHOUT_HOLDS })).map(toProduct);
+    return (await this.products.find({ _id: { $in: [...ids] } }, { projection: CATALOG })).map(toProduct);
   }
 
   countProducts(): Promise<number> {
@@ -101,47 +165,151 @@ export class DocumentStore implements ShopStore {
   async putProduct(product: Product): Promise<PutOutcome> {
     const fields = catalogFields(product);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const existing = await this.products.findOne({ _id: product.id }, { holds: 0 });
+      const existing = await this.products.findOne({ _id: product.id }, CATALOG);
       if (!existing) {
-        if (await this.products.insertOnce({ _id: product.id, ...fields, holds: {}, supplied: fields.stock })) {
-          await this.recordSupply(product.id, fields.stock);
+        const supply = this.supply(product.id, fields.stock);
+        if (await this.products.insertOnce({ _id: product.id, ...fields, supplied: fields.stock, sold: 0, journal: { [supply.id]: supply.entry } })) {
+          await this.record(product.id, supply.id, supply.entry);
           return 'created';
         }
         continue; // created meanwhile: update it instead
       }
       if ((Object.keys(fields) as (keyof typeof fields)[]).every((k) => existing[k] === fields[k])) return 'unchanged';
-      if (await this.replaceStock(existing, { $set: fields }, fields.stock)) return 'updated';
+      if (await this.replaceStock(existing, fields, fields.stock)) return 'updated';
     }
     throw new Error(`Product ${product.id} kept changing; try again`);
   }
 
   async setStock(productId: string, stock: number): Promise<Product | null> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const existing = await this.products.findOne({ _id: productId }, { holds: 0 });
+      const existing = await this.products.findOne({ _id: productId }, CATALOG);
       if (!existing) return null;
-      const updated = await this.replaceStock(existing, { $set: { stock } }, stock);
+      const updated = await this.replaceStock(existing, { stock }, stock);
       if (updated) return toProduct(updated);
     }
     throw new Error(`The stock of ${productId} kept changing; try again`);
   }
 
   /**
-   * Sets the available stock, conditional on it not having moved since it was read, and
-   * counts the difference as supplied; null when a reservation got there first.
+   * Sets the stock for sale, conditional on it not having moved since it was read, and counts
+   * the difference as supplied; null when a checkout got there first.
    */
-  private async replaceStock(existing: ProductDoc, update: { $set: object }, stock: number): Promise<ProductDoc | null> {
+  private async replaceStock(existing: ProductDoc, fields: Partial<Omit<Product, 'id'>>, stock: number): Promise<ProductDoc | null> {
     const delta = stock - existing.stock;
-    const { doc } = await this.products.updateOne({ _id: existing._id, stock: existing.stock }, delta === 0 ? update : { ...update, $inc: { supplied: delta } });
-    if (doc && delta !== 0) await this.recordSupply(existing._id, delta);
+    const supply = delta === 0 ? undefined : this.supply(existing._id, delta);
+    const update = supply ? { $set: { ...fields, [`journal.${supply.id}`]: supply.entry }, $inc: { supplied: delta } } : { $set: fields };
+    const { doc } = await this.products.updateOne({ _id: existing._id, stock: existing.stock }, update, { projection: CATALOG });
+    if (doc && supply) await this.record(existing._id, supply.id, supply.entry);
     return doc;
   }
 
-  private recordSupply(productId: string, quantity: number): Promise<void> {
-    return this.recordMovement({ id: `supply:${productId}:${randomUUID()}`, productId, kind: 'supply', quantity, at: new Date().toISOString() });
+  private supply(productId: string, quantity: number): { id: string; entry: JournalDoc } {
+    return { id: `supply:${productId}:${randomUUID()}`, entry: { kind: 'supply', quantity, at: now() } };
   }
 
-  async recordMovement({ id, ...movement }: StockMovement): Promise<void> {
-    await this.movements.insertOnce({ _id: id, ...movement });
+  removeProductsExcept(keep: readonly string[]): Promise<number> {
+    return this.products.deleteMany({ _id: { $nin: [...keep] } });
+  }
+
+  // ---- stock moves --------------------------------------------------------------------------
+
+  async holdStock(orderId: string, productId: string, quantity: number, token: string): Promise<HoldOutcome> {
+    const field = holdField(orderId);
+    const at = now();
+    const movement = { id: `reserve:${orderId}:${productId}:${token}`, entry: { kind: 'reserve', quantity: -quantity, orderId, at } as JournalDoc };
+    const { doc } = await this.products.updateOne(
+      { _id: productId, stock: { $gte: quantity }, [field]: { $exists: false } },
+      { $inc: { stock: -quantity }, $set: { [field]: { q: quantity, t: token, at }, [`journal.${movement.id}`]: movement.entry } },
+      { projection: { name: 1, priceCents: 1 } },
+    );
+    if (doc) {
+      await this.record(productId, movement.id, movement.entry);
+      return { status: 'held', product: toCatalogFields(doc) };
+    }
+    const current = await this.products.findOne({ _id: productId }, { name: 1, priceCents: 1, stock: 1, [field]: 1 });
+    if (!current) return { status: 'unknown-product' };
+    const held = current.holds?.[orderId];
+    if (held !== undefined) return { status: 'already-held', product: toCatalogFields(current), token: tokenOf(held), quantity: quantityOf(held) };
+    return { status: 'insufficient', available: current.stock };
+  }
+
+  async releaseHold(orderId: string, productId: string, token?: string | null): Promise<number> {
+    const field = holdField(orderId);
+    const entry = (await this.products.findOne({ _id: productId, [field]: { $exists: true } }, { [field]: 1 }))?.holds?.[orderId];
+    if (entry === undefined || (token !== undefined && tokenOf(entry) !== token)) return 0;
+    const quantity = quantityOf(entry);
+    const entryToken = tokenOf(entry);
+    const movementId = entryToken === null ? `release:${orderId}:${productId}` : `release:${orderId}:${productId}:${entryToken}`;
+    const journal: JournalDoc = { kind: 'release', quantity, orderId, at: now() };
+    // Conditional on this very entry: of two concurrent releases, one gives the units back.
+    const { doc } = await this.products.updateOne(
+      { _id: productId, ...sameEntry(field, entry) },
+      { $inc: { stock: quantity }, $unset: { [field]: '' }, $set: { [`journal.${movementId}`]: journal } },
+    );
+    if (!doc) return 0;
+    await this.record(productId, movementId, journal);
+    return quantity;
+  }
+
+  async sellHold(orderId: string, productId: string, quantity: number, token: string | null): Promise<boolean> {
+    const field = holdField(orderId);
+    const entry = token === null ? { [field]: quantity } : { [`${field}.t`]: token, [`${field}.q`]: quantity };
+    const { doc } = await this.products.updateOne({ _id: productId, ...entry }, { $unset: { [field]: '' }, $inc: { sold: quantity } });
+    return doc !== null;
+  }
+
+  async takeBackSold(orderId: string, productId: string, quantity: number, token: string): Promise<TakeBackOutcome> {
+    const field = returnField(orderId);
+    const { doc } = await this.products.updateOne(
+      { _id: productId, sold: { $gte: quantity }, [field]: { $exists: false } },
+      { $inc: { sold: -quantity }, $set: { [field]: { q: quantity, t: token, at: now() } } },
+    );
+    if (doc) return { status: 'taken' };
+    const entry = (await this.products.findOne({ _id: productId }, { [field]: 1 }))?.returns?.[orderId];
+    return entry ? { status: 'already-taken', token: entry.t } : { status: 'not-sold' };
+  }
+
+  async restockReturn(orderId: string, productId: string, token: string): Promise<number> {
+    const field = returnField(orderId);
+    const entry = (await this.products.findOne({ _id: productId, [`${field}.t`]: token }, { [field]: 1 }))?.returns?.[orderId];
+    if (!entry) return 0;
+    const movementId = `return:${orderId}:${productId}:${token}`;
+    const journal: JournalDoc = { kind: 'return', quantity: entry.q, orderId, at: now() };
+    const { doc } = await this.products.updateOne(
+      { _id: productId, [`${field}.t`]: token },
+      { $inc: { stock: entry.q }, $unset: { [field]: '' }, $set: { [`journal.${movementId}`]: journal } },
+    );
+    if (!doc) return 0;
+    await this.record(productId, movementId, journal);
+    return entry.q;
+  }
+
+  async keepSold(orderId: string, productId: string, token: string): Promise<boolean> {
+    const field = returnField(orderId);
+    const entry = (await this.products.findOne({ _id: productId, [`${field}.t`]: token }, { [field]: 1 }))?.returns?.[orderId];
+    if (!entry) return false;
+    const { doc } = await this.products.updateOne({ _id: productId, [`${field}.t`]: token }, { $inc: { sold: entry.q }, $unset: { [field]: '' } });
+    return doc !== null;
+  }
+
+  async openEntries(): Promise<ProductEntries[]> {
+    // Catalog-sized: every product, but only its entries in flight.
+    const docs = await this.products.find({}, { projection: { holds: 1, returns: 1 } });
+    return docs
+      .map((d) => ({ productId: d._id, holds: toEntries(d.holds), returns: toEntries(d.returns) }))
+      .filter((p) => p.holds.length > 0 || p.returns.length > 0);
+  }
+
+  // ---- stock accounting ---------------------------------------------------------------------
+
+  async stockAudit(): Promise<StockAudit[]> {
+    const docs = await this.products.find({}, { sort: { _id: 1 }, projection: { stock: 1, supplied: 1, sold: 1, holds: 1, returns: 1 } });
+    const sum = (entries: StockEntry[]) => entries.reduce((n, e) => n + e.quantity, 0);
+    return docs.map((d) => {
+      const held = sum(toEntries(d.holds));
+      const sold = d.sold ?? 0;
+      return { productId: d._id, stock: d.stock, held, returning: sum(toEntries(d.returns)), sold, supplied: d.supplied ?? d.stock + held + sold };
+    });
   }
 
   async listMovements(filter: { productId?: string; orderId?: string; kind?: StockMovement['kind'] } = {}): Promise<StockMovement[]> {
@@ -150,69 +318,31 @@ export class DocumentStore implements ShopStore {
     return docs.map(({ _id, ...m }) => ({ id: _id, ...m }));
   }
 
-  async stockAudit(): Promise<StockAudit[]> {
-    const docs = await this.products.find({}, { sort: { _id: 1 }, projection: { stock: 1, holds: 1, supplied: 1 } });
-    return docs.map((d) => ({
-      productId: d._id,
-      stock: d.stock,
-      held: Object.values(d.holds ?? {}).reduce((a, b) => a + b, 0),
-      supplied: d.supplied ?? d.stock,
-    }));
-  }
-
-  async allHolds(): Promise<Map<string, OrderLineRequest[]>> {
-    const byOrder = new Map<string, OrderLineRequest[]>();
-    for (const d of await this.products.find({}, { projection: { holds: 1 } })) {
-      for (const [orderId, quantity] of Object.entries(d.holds ?? {})) {
-        byOrder.set(orderId, [...(byOrder.get(orderId) ?? []), { productId: d._id, quantity }]);
+  async flushLedger(): Promise<number> {
+    let flushed = 0;
+    for (const doc of await this.products.find({}, { projection: { journal: 1 } })) {
+      for (const [id, entry] of Object.entries(doc.journal ?? {})) {
+        await this.record(doc._id, id, entry);
+        flushed++;
       }
     }
-    return byOrder;
+    return flushed;
   }
 
-  removeProductsExcept(keep: readonly string[]): Promise<number> {
-    return this.products.deleteMany({ _id: { $nin: [...keep] } });
+  /** Moves one movement from a product's outbox into the ledger (recording twice keeps one). */
+  private async record(productId: string, id: string, entry: JournalDoc): Promise<void> {
+    await this.movements.insertOnce({ _id: id, productId, ...entry });
+    await this.products.updateOne({ _id: productId }, { $unset: { [`journal.${id}`]: '' } });
   }
 
-  async holdStock(orderId: string, productId: string, quantity: number): Promise<HoldOutcome> {
-    const field = holdField(orderId);
-    const { doc } = await this.products.updateOne(
-      { _id: productId, stock: { $gte: quantity }, [field]: { $exists: false } },
-      { $inc: { stock: -quantity }, $set: { [field]: quantity } },
-    );
-    if (doc) {
-      await this.recordHoldMovement('reserve', orderId, productId, -quantity);
-      return { status: 'held', product: toProduct(doc), quantity };
-    }
-    const current = await this.products.findOne({ _id: productId });
-    if (!current) return { status: 'unknown-product' };
-    const held = current.holds?.[orderId];
-    if (held !== undefined) {
-      // Held by an earlier attempt, which may have stopped before recording it.
-      await this.recordHoldMovement('reserve', orderId, productId, -held);
-      return { status: 'already-held', product: toProduct(current), quantity: held };
-    }
-    return { status: 'insufficient', available: current.stock };
-  }
+  // ---- reservations -------------------------------------------------------------------------
 
-  async releaseHold(orderId: string, productId: string): Promise<number> {
-    const field = holdField(orderId);
-    const held = (await this.products.findOne({ _id: productId, [field]: { $exists: true } }))?.holds?.[orderId];
-    if (held === undefined) return 0;
-    // Conditional on the hold still being there: of two concurrent releases, one returns the units.
-    const { doc } = await this.products.updateOne({ _id: productId, [field]: held }, { $inc: { stock: held }, $unset: { [field]: '' } });
-    if (!doc) return 0;
-    await this.recordHoldMovement('release', orderId, productId, held);
-    return held;
-  }
-
-  private recordHoldMovement(kind: 'reserve' | 'release', orderId: string, productId: string, quantity: number): Promise<void> {
-    return this.recordMovement({ id: `${kind}:${orderId}:${productId}`, productId, kind, quantity, orderId, at: new Date().toISOString() });
-  }
-
-  async findHolds(orderId: string): Promise<OrderLineRequest[]> {
-    const docs = await this.products.find({ [holdField(orderId)]: { $exists: true } });
-    return docs.map((d) => ({ productId: d._id, quantity: d.holds?.[orderId] ?? 0 }));
+  async openReservation(orderId: string, requested: OrderLineRequest[], at: string): Promise<ReservationRecord> {
+    const doc: ReservationDoc = { _id: orderId, status: 'holding', requested, items: [], createdAt: at, updatedAt: at };
+    if (await this.reservations.insertOnce(doc)) return toReservation(doc);
+    const stored = await this.getReservation(orderId);
+    if (!stored) throw new Error(`Reservation ${orderId} exists but cannot be read`);
+    return stored;
   }
 
   async getReservation(orderId: string): Promise<ReservationRecord | null> {
@@ -220,31 +350,58 @@ export class DocumentStore implements ShopStore {
     return doc && toReservation(doc);
   }
 
-  async recordReservation(record: ReservationRecord): Promise<ReservationRecord> {
-    const { orderId, ...rest } = record;
-    if (await this.reservations.insertOnce({ _id: orderId, ...rest })) return record;
-    return (await this.getReservation(orderId)) ?? record;
+  async updateReservation(orderId: string, from: readonly ReservationStatus[], changes: Partial<Omit<ReservationRecord, 'orderId'>>): Promise<ReservationRecord | null> {
+    // A field given as undefined is removed: what a settled record no longer needs is not kept.
+    const entries = Object.entries(changes);
+    const $set = Object.fromEntries(entries.filter(([, v]) => v !== undefined));
+    const $unset = Object.fromEntries(entries.filter(([, v]) => v === undefined).map(([k]) => [k, '']));
+    const update = Object.keys($unset).length ? { $set, $unset } : { $set };
+    const { doc } = await this.reservations.updateOne({ _id: orderId, status: { $in: [...from] } }, update, { projection: {} });
+    return doc && toReservation(doc);
   }
 
-  async markReservationReleased(orderId: string, at: string): Promise<void> {
-    await this.reservations.updateOne({ _id: orderId }, { $set: { status: 'released', updatedAt: at } }, { upsert: true });
+  async releaseReservation(orderId: string, at: string): Promise<ReservationRecord | null> {
+    const released = await this.updateReservation(orderId, ['holding', 'held'], { status: 'released', updatedAt: at });
+    if (released) return released;
+    // No record yet (the release came before any hold): a tombstone, so that a late hold is undone.
+    const tombstone: ReservationDoc = { _id: orderId, status: 'released', requested: [], items: [], createdAt: at, updatedAt: at };
+    if (await this.reservations.insertOnce(tombstone)) return toReservation(tombstone);
+    return this.getReservation(orderId);
   }
 
-  async findHeldReservations(from: string, to: string, limit: number): Promise<ReservationRecord[]> {
-    const docs = await this.reservations.find({ status: 'held', createdAt: { $gte: from, $lt: to } }, { sort: { createdAt: 1 }, limit });
+  async findReservations(status: ReservationStatus, before: string, limit: number): Promise<ReservationRecord[]> {
+    const docs = await this.reservations.find({ status, updatedAt: { $lt: before } }, { sort: { updatedAt: 1 }, limit });
     return docs.map(toReservation);
   }
+
+  // ---- carts --------------------------------------------------------------------------------
 
   async getCart(shopperId: string): Promise<CartRecord> {
     const doc = await this.carts.findOne({ _id: shopperId });
     return { shopperId, lines: doc?.lines ?? [], version: doc?.version ?? 0 };
   }
 
-  async replaceCart(shopperId: string, lines: OrderLineRequest[], version: number): Promise<boolean> {
-    if (version === 0) return this.carts.insertOnce({ _id: shopperId, lines, version: 1 });
-    const { doc } = await this.carts.updateOne({ _id: shopperId, version }, { $set: { lines, version: version + 1 } });
+  async replaceCart(shopperId: string, lines: OrderLineRequest[], version: number, at: string): Promise<boolean> {
+    if (version === 0) return this.carts.insertOnce({ _id: shopperId, lines, version: 1, updatedAt: at });
+    const { doc } = await this.carts.updateOne({ _id: shopperId, version }, { $set: { lines, version: version + 1, updatedAt: at } });
     return doc !== null;
   }
+
+  async removeCartsUntouchedSince(before: string, limit: number): Promise<number> {
+    const stale = await this.carts.find({ updatedAt: { $lt: before } }, { sort: { updatedAt: 1 }, limit, projection: { _id: 1 } });
+    if (stale.length === 0) return 0;
+    // Still untouched: a cart changed since it was found stays.
+    return this.carts.deleteMany({ _id: { $in: stale.map((c) => c._id) }, updatedAt: { $lt: before } });
+  }
+
+  async dateUndatedCarts(at: string, limit: number): Promise<number> {
+    const undated = await this.carts.find({ updatedAt: null }, { limit, projection: { _id: 1 } });
+    let dated = 0;
+    for (const { _id } of undated) if ((await this.carts.updateOne({ _id, updatedAt: null }, { $set: { updatedAt: at } })).doc) dated++;
+    return dated;
+  }
+
+  // ---- orders -------------------------------------------------------------------------------
 
   async insertOrder(order: Order): Promise<{ inserted: boolean; order: Order }> {
     const { id, ...rest } = order;
@@ -273,7 +430,7 @@ export class DocumentStore implements ShopStore {
 
   async transitionOrder(orderId: string, from: readonly OrderStatus[], changes: Partial<Order>): Promise<Order | null> {
     const { id: _id, ...fields } = changes;
-    const { doc } = await this.orders.updateOne({ _id: orderId, status: { $in: [...from] } }, { $set: fields });
+    const { doc } = await this.orders.updateOne({ _id: orderId, status: { $in: [...from] } }, { $set: fields }, { projection: {} });
     return doc && toOrder(doc);
   }
 

@@ -1,108 +1,258 @@
 /**
- * The embedded store: @seald-io/nedb, one append-only file per collection in DATA_DIR.
- * nedb runs its operations one at a time, so each conditional update is atomic. Its query
- * dialect differs from MongoDB's in places (`$ne` on arrays, `$regex` strings,
- * unique-violation errors); document-store.ts sticks to the part both agree on.
+ * The embedded store: one SQLite database (better-sqlite3, WAL) in DATA_DIR that any number of
+ * processes open at once: function replicas, two runtimes, `npm run seed` while the shop runs.
+ * Documents are JSON, kept in SQLite's binary JSONB form, one table per collection; MongoDB's
+ * query and update operators are evaluated by mingo, so the shop's store code means the same
+ * thing here as on MongoDB. Tables keep SQLite's rowid: new documents are appended, so pages
+ * stay full, where a table clustered on the (random) ids would leave them about 70% full.
  *
- * Only one process may open a data directory: two writers on one file corrupt it, so a
- * lock file holds the owner's pid.
+ * - Every collection operation is one SQLite transaction, so it is atomic across processes;
+ *   writes begin IMMEDIATE, taking the write lock before they read.
+ * - A lock wait is bounded (busy_timeout); when it runs out the operation fails with SQLITE_BUSY,
+ *   which the functions answer as 503 DEPENDENCY_UNAVAILABLE, with nothing written.
+ * - Indexed fields are read through expression indexes: a query's conditions on them become SQL
+ *   (a superset of the matches), mingo decides on each row found, and a sort on indexed fields
+ *   is done by SQLite, so a query with a limit stops early instead of scanning the collection.
+ * - synchronous=FULL: a commit is on disk before it is acknowledged, so an acknowledged write
+ *   survives SIGKILL and power loss alike.
  */
-import Datastore from '@seald-io/nedb';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import Database, { type Database as SqliteDatabase } from 'better-sqlite3';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Collection } from './collection';
-import { DocumentStore, type CartDoc, type MovementDoc, type OrderDoc, type ProductDoc, type ReservationDoc } from './document-store';
+import { Query } from 'mingo';
+import { update as applyUpdate } from 'mingo/updater';
+import type { Collection, Filter, FindOptions, IndexSpec, Projection, Update } from './collection';
+import { DocumentStore, SHOP_INDEXES, type ShopCollections } from './document-store';
 import type { ShopStore } from './store';
 
-const COMPACT_EVERY_MS = 10 * 60_000;
+export const DATABASE_FILE = 'shop.sqlite';
+/** The files the version before this one (nedb) wrote; runtime/import-nedb.ts imports them. */
+export const LEGACY_FILES = ['products.db', 'movements.db', 'carts.db', 'orders.db', 'reservations.db'];
+const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 
-function pidIsAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+type Doc = { _id: string } & Record<string, unknown>;
+type Sql = { where: string[]; params: unknown[] };
 
-/** Takes DATA_DIR/LOCK for this process; a lock left by a dead process is taken over. */
-function lockDataDir(dir: string): () => void {
-  const lockPath = join(dir, 'LOCK');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(lockPath, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(lockPath, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const owner = Number(readFileSync(lockPath, 'utf8'));
-      if (owner === process.pid || (Number.isInteger(owner) && owner > 0 && pidIsAlive(owner))) {
-        throw new Error(`The data directory ${dir} is in use by process ${owner}; stop it or set another DATA_DIR`, { cause: error });
+const FIELD = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const column = (field: string) => (field === '_id' ? 'id' : `json_extract(doc, '$.${field}')`);
+const isScalar = (v: unknown): v is string | number | boolean => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
+const sqlValue = (v: string | number | boolean) => (typeof v === 'boolean' ? Number(v) : v);
+const RANGE: Record<string, string> = { $gt: '>', $gte: '>=', $lt: '<', $lte: '<=', $eq: '=' };
+
+/**
+ * The part of a MongoDB filter SQLite can answer from an index: conditions on indexed fields,
+ * each a superset of what the operator matches. The rest is left to mingo.
+ */
+function indexedConditions(filter: Filter, indexed: ReadonlySet<string>, sql: Sql = { where: [], params: [] }): Sql {
+  for (const [key, value] of Object.entries(filter)) {
+    if (key === '$and' && Array.isArray(value)) {
+      for (const part of value) if (part && typeof part === 'object') indexedConditions(part as Filter, indexed, sql);
+      continue;
+    }
+    if (!indexed.has(key)) continue;
+    const col = column(key);
+    if (value === null) {
+      sql.where.push(`${col} IS NULL`);
+    } else if (isScalar(value)) {
+      sql.where.push(`${col} = ?`);
+      sql.params.push(sqlValue(value));
+    } else if (value && typeof value === 'object' && !(value instanceof RegExp) && !Array.isArray(value)) {
+      for (const [op, operand] of Object.entries(value)) {
+        if (op === '$in' && Array.isArray(operand) && operand.length > 0 && operand.every(isScalar)) {
+          sql.where.push(`${col} IN (${operand.map(() => '?').join(', ')})`);
+          sql.params.push(...operand.map(sqlValue));
+        } else if (RANGE[op] && (typeof operand === 'string' || typeof operand === 'number')) {
+          sql.where.push(`${col} ${RANGE[op]} ?`);
+          sql.params.push(operand);
+        }
       }
-      rmSync(lockPath, { force: true });
     }
   }
-  throw new Error(`Could not lock the data directory ${dir}`);
+  return sql;
 }
 
-function collection<T extends { _id: string }>(db: Datastore<T>): Collection<T> {
-  return {
-    findOne: async (filter, projection) => ((await db.findOneAsync(filter, projection ?? {})) as unknown as T | null) ?? null,
-    find: async (filter, options = {}) => {
-      let cursor = db.findAsync(filter, options.projection ?? {});
-      if (options.sort) cursor = cursor.sort(options.sort);
+/**
+ * The SQL a find runs: the indexed part of the filter, and the sort when it is on indexed fields
+ * (`sorted`); mingo checks every row it returns against the whole filter.
+ */
+export function selectStatement(table: string, indexed: ReadonlySet<string>, filter: Filter, sort: FindOptions['sort'] = {}): { sql: string; params: unknown[]; sorted: boolean } {
+  const { where, params } = indexedConditions(filter, indexed);
+  const sortKeys = Object.entries(sort);
+  const sorted = sortKeys.every(([field]) => indexed.has(field));
+  const order = sorted && sortKeys.length ? ` ORDER BY ${sortKeys.map(([f, d]) => `${column(f)} ${d === 1 ? 'ASC' : 'DESC'}`).join(', ')}` : '';
+  return { sql: `SELECT json(doc) AS doc FROM ${table}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}${order}`, params, sorted };
+}
+
+/** The fields a collection's indexes cover (plus _id): the ones SQLite can filter and sort on. */
+export function indexedFields(indexes: readonly IndexSpec[]): Set<string> {
+  return new Set(indexes.flatMap((spec) => Object.keys(spec)).concat('_id'));
+}
+
+function assertScalarIndexedFields(doc: Doc, indexed: ReadonlySet<string>, collection: string): void {
+  for (const field of indexed) {
+    const value = doc[field];
+    if (value !== undefined && value !== null && !isScalar(value)) throw new Error(`${collection}.${field} is indexed and must hold a scalar`);
+  }
+}
+
+function project<T>(doc: Doc, projection: Projection | undefined): T {
+  if (!projection || Object.keys(projection).length === 0) return doc as T;
+  return new Query<Doc>({}, {}).find<Doc>([doc], projection).next() as T;
+}
+
+/** A collection over one table (id, doc JSON) of `db`. */
+export function sqliteCollection<T extends { _id: string }>(db: SqliteDatabase, name: string, indexes: readonly IndexSpec[]): Collection<T> {
+  const indexed = indexedFields(indexes);
+  const statements = new Map<string, Database.Statement>();
+  const prepare = (sql: string) => {
+    let statement = statements.get(sql);
+    if (!statement) {
+      statement = db.prepare(sql);
+      statements.set(sql, statement);
+    }
+    return statement;
+  };
+
+  /** The matching documents, in `sort` order when SQLite can sort them, stopping at `limit`. */
+  function* matches(filter: Filter, options: FindOptions = {}): Generator<Doc> {
+    const select = selectStatement(name, indexed, filter, options.sort);
+    const rows = prepare(select.sql).iterate(...select.params) as IterableIterator<{ doc: string }>;
+    const query = new Query<Doc>(filter, {});
+    if (!select.sorted) {
+      // A sort SQLite cannot do from an index: every match, sorted by mingo.
+      const all = [...rows].map((r) => JSON.parse(r.doc) as Doc).filter((d) => query.test(d));
+      let cursor = new Query<Doc>({}, {}).find<Doc>(all).sort(options.sort ?? {});
       if (options.limit !== undefined) cursor = cursor.limit(options.limit);
-      return (await cursor) as unknown as T[];
-    },
-    count: async (filter) => (await db.countAsync(filter)) as unknown as number,
-    insertOnce: async (doc) => {
-      try {
-        await db.insertAsync(doc);
-        return true;
-      } catch (error) {
-        if ((error as { errorType?: string }).errorType === 'uniqueViolated') return false;
-        throw error;
+      yield* cursor.all();
+      return;
+    }
+    let found = 0;
+    for (const row of rows) {
+      if (options.limit !== undefined && found >= options.limit) return;
+      const doc = JSON.parse(row.doc) as Doc;
+      if (query.test(doc)) {
+        found++;
+        yield doc;
       }
+    }
+  }
+
+  const write = <R>(fn: () => R): R => db.transaction(fn).immediate();
+
+  return {
+    findOne: async (filter, projection) => {
+      for (const doc of matches(filter, { limit: 1 })) return project<T>(doc, projection);
+      return null;
     },
-    updateOne: async (filter, update, options = {}) => {
-      const result = await db.updateAsync(filter, update, { upsert: options.upsert ?? false, returnUpdatedDocs: true });
-      return { doc: (result.affectedDocuments as T | null) ?? null, upserted: result.upsert === true };
+    find: async (filter, options = {}) => [...matches(filter, options)].map((d) => project<T>(d, options.projection)),
+    count: async (filter) => {
+      let n = 0;
+      for (const _ of matches(filter)) n++;
+      return n;
     },
-    deleteMany: (filter) => db.removeAsync(filter, { multi: true }),
+    insertOnce: async (doc) => {
+      assertScalarIndexedFields(doc as unknown as Doc, indexed, name);
+      return prepare(`INSERT INTO ${name} (id, doc) VALUES (?, jsonb(?)) ON CONFLICT (id) DO NOTHING`).run(doc._id, JSON.stringify(doc)).changes === 1;
+    },
+    updateOne: async (filter, update, options = {}) =>
+      write(() => {
+        // Read to the end first: the connection runs one statement at a time.
+        const [doc] = [...matches(filter, { limit: 1 })];
+        if (!doc) return { doc: null };
+        applyUpdate(doc, update as Update);
+        if (doc._id === undefined) throw new Error(`${name}: an update removed _id`);
+        assertScalarIndexedFields(doc, indexed, name);
+        prepare(`UPDATE ${name} SET doc = jsonb(?) WHERE id = ?`).run(JSON.stringify(doc), doc._id);
+        return { doc: project<T>(doc, options.projection ?? { _id: 1 }) };
+      }),
+    deleteMany: async (filter) =>
+      write(() => {
+        let deleted = 0;
+        for (const doc of [...matches(filter)]) deleted += prepare(`DELETE FROM ${name} WHERE id = ?`).run(doc._id).changes;
+        return deleted;
+      }),
   };
 }
 
-export async function openEmbeddedStore(dataDir: string): Promise<ShopStore> {
-  mkdirSync(dataDir, { recursive: true });
-  const unlock = lockDataDir(dataDir);
-  const files: Datastore[] = [];
+function indexSql(table: string, spec: IndexSpec): string {
+  const fields = Object.entries(spec);
+  for (const [field] of fields) if (field !== '_id' && !FIELD.test(field)) throw new Error(`index field ${field} is not a plain name`);
+  const name = `${table}_${fields.map(([f]) => f.replace(/^_/, '')).join('_')}`;
+  return `CREATE INDEX IF NOT EXISTS ${name} ON ${table} (${fields.map(([f, d]) => `${column(f)}${d === -1 ? ' DESC' : ''}`).join(', ')})`;
+}
+
+const COLLECTIONS = Object.keys(SHOP_INDEXES) as (keyof typeof SHOP_INDEXES)[];
+
+/** Opens (and creates, the first time) the database file with the shop's tables and indexes. */
+function openDatabase(file: string, busyTimeoutMs: number): SqliteDatabase {
+  const db = new Database(file, { timeout: busyTimeoutMs });
   try {
-    const open = async <T extends { _id: string }>(name: string, indexes: string[] = []) => {
-      const db = new Datastore<T>({ filename: join(dataDir, `${name}.db`) });
-      await db.loadDatabaseAsync();
-      for (const fieldName of indexes) await db.ensureIndexAsync({ fieldName });
-      db.setAutocompactionInterval(COMPACT_EVERY_MS);
-      files.push(db as unknown as Datastore);
-      return collection(db);
-    };
-    const collections = {
-      products: await open<ProductDoc>('products', ['name']),
-      movements: await open<MovementDoc>('movements', ['productId', 'orderId']),
-      carts: await open<CartDoc>('carts'),
-      orders: await open<OrderDoc>('orders', ['shopperId', 'status', 'createdAt']),
-      reservations: await open<ReservationDoc>('reservations', ['status']),
-    };
-    return new DocumentStore(collections, async () => {
-      for (const db of files) {
-        db.stopAutocompaction();
-        await db.compactDatafileAsync();
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    // The WAL is cut back to this size after checkpoints instead of keeping its largest size.
+    db.pragma('journal_size_limit = 67108864');
+    db.transaction(() => {
+      for (const table of COLLECTIONS) {
+        db.exec(`CREATE TABLE IF NOT EXISTS ${table} (id TEXT NOT NULL UNIQUE, doc BLOB NOT NULL)`);
+        for (const spec of SHOP_INDEXES[table]) db.exec(indexSql(table, spec));
       }
-      unlock();
-    });
+    }).immediate();
+    return db;
   } catch (error) {
-    for (const db of files) db.stopAutocompaction();
-    unlock();
+    db.close();
     throw error;
   }
+}
+
+export class LegacyDataError extends Error {
+  override name = 'LegacyDataError';
+}
+
+export interface EmbeddedOptions {
+  /** How long an operation waits for another process's write lock (SQLITE_BUSY_TIMEOUT_MS, 5000). */
+  busyTimeoutMs?: number;
+}
+
+export function busyTimeoutFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const ms = Number(env.SQLITE_BUSY_TIMEOUT_MS);
+  return env.SQLITE_BUSY_TIMEOUT_MS && Number.isInteger(ms) && ms >= 0 ? ms : DEFAULT_BUSY_TIMEOUT_MS;
+}
+
+export async function openEmbeddedStore(dataDir: string, options: EmbeddedOptions = {}): Promise<ShopStore> {
+  mkdirSync(dataDir, { recursive: true });
+  const file = join(dataDir, DATABASE_FILE);
+  if (!existsSync(file) && LEGACY_FILES.some((f) => existsSync(join(dataDir, f)))) {
+    throw new LegacyDataError(
+      `${dataDir} holds data written by an earlier version of the shop (nedb files such as products.db). ` +
+        `Start the shop once with \`npm start\` (DATA_DIR=${dataDir}): it imports them into ${DATABASE_FILE}.`,
+    );
+  }
+  const db = openDatabase(file, options.busyTimeoutMs ?? busyTimeoutFromEnv());
+  const collections = Object.fromEntries(COLLECTIONS.map((table) => [table, sqliteCollection(db, table, SHOP_INDEXES[table])])) as unknown as ShopCollections;
+  return new DocumentStore(collections, async () => {
+    db.close();
+  });
+}
+
+/**
+ * Writes documents straight into a new database file in `dataDir`, all or nothing (an import
+ * that dies half-way leaves nothing behind, and runs again on the next start).
+ */
+export function createDatabaseFrom(dataDir: string, docs: Partial<Record<keyof ShopCollections, Doc[]>>): void {
+  const file = join(dataDir, DATABASE_FILE);
+  const building = `${file}.importing`;
+  for (const leftover of [building, `${building}-wal`, `${building}-shm`]) rmSync(leftover, { force: true });
+  const db = openDatabase(building, DEFAULT_BUSY_TIMEOUT_MS);
+  try {
+    db.transaction(() => {
+      for (const table of COLLECTIONS) {
+        const insert = db.prepare(`INSERT INTO ${table} (id, doc) VALUES (?, jsonb(?)) ON CONFLICT (id) DO NOTHING`);
+        for (const doc of docs[table] ?? []) insert.run(doc._id, JSON.stringify(doc));
+      }
+    }).immediate();
+    db.pragma('wal_checkpoint(TRUNCATE)');
+  } finally {
+    db.close();
+  }
+  renameSync(building, file);
 }

@@ -1,14 +1,16 @@
 /**
  * The MongoDB store, through the official driver. One MongoClient per process (per replica
- * on OpenFaaS), created on first use and reused by every call; indexes are created
- * idempotently when it opens.
+ * on OpenFaaS), created on first use and reused by every call; the shop's indexes are created
+ * idempotently when it opens. Every operation is a single-document operation: it works on a
+ * standalone MongoDB, no replica set or transactions needed.
  */
-import { MongoClient, MongoServerError, type Collection as MongoCollection, type Document, type Filter as MongoFilter } from 'mongodb';
-import type { Collection } from './collection';
-import { DocumentStore, type CartDoc, type MovementDoc, type OrderDoc, type ProductDoc, type ReservationDoc } from './document-store';
+import { MongoClient, MongoServerError, type Collection as MongoCollection, type Db, type Document, type Filter as MongoFilter } from 'mongodb';
+import type { Collection, IndexSpec } from './collection';
+import { DocumentStore, SHOP_INDEXES, type ShopCollections } from './document-store';
 import type { ShopStore } from './store';
 
 const DUPLICATE_KEY = 11000;
+const INDEX_NOT_FOUND = 27;
 
 function collection<T extends { _id: string } & Document>(c: MongoCollection<T>): Collection<T> {
   const filter = (f: Record<string, unknown>) => f as MongoFilter<T>;
@@ -31,15 +33,15 @@ function collection<T extends { _id: string } & Document>(c: MongoCollection<T>)
       }
     },
     updateOne: async (f, update, options = {}) => {
-      const result = await c.findOneAndUpdate(filter(f), update, {
-        upsert: options.upsert ?? false,
-        returnDocument: 'after',
-        includeResultMetadata: true,
-      });
-      return { doc: (result.value as T | null) ?? null, upserted: result.lastErrorObject?.upserted !== undefined };
+      const doc = await c.findOneAndUpdate(filter(f), update, { returnDocument: 'after', projection: options.projection ?? { _id: 1 } });
+      return { doc: (doc as T | null) ?? null };
     },
     deleteMany: async (f) => (await c.deleteMany(filter(f))).deletedCount,
   };
+}
+
+async function ensureIndexes(db: Db, name: string, specs: readonly IndexSpec[]): Promise<void> {
+  for (const spec of specs) await db.collection(name).createIndex(spec);
 }
 
 export async function openMongoStore(url: string, dbName?: string): Promise<ShopStore> {
@@ -47,29 +49,16 @@ export async function openMongoStore(url: string, dbName?: string): Promise<Shop
   await client.connect();
   try {
     const db = client.db(dbName);
-    const products = db.collection<ProductDoc>('products');
-    const orders = db.collection<OrderDoc>('orders');
-    await products.createIndex({ name: 1, _id: 1 });
-    // findHolds looks an order up by a field named after it: a wildcard index serves that.
-    await products.createIndex({ 'holds.$**': 1 });
-    await orders.createIndex({ shopperId: 1, createdAt: -1, _id: -1 });
-    await orders.createIndex({ status: 1, updatedAt: 1 });
-    await orders.createIndex({ createdAt: -1, _id: -1 });
-    const movements = db.collection<MovementDoc>('movements');
-    await movements.createIndex({ productId: 1, kind: 1, at: 1 });
-    await movements.createIndex({ orderId: 1 });
-    const reservations = db.collection<ReservationDoc>('reservations');
-    await reservations.createIndex({ status: 1, createdAt: 1 });
-    return new DocumentStore(
-      {
-        products: collection(products),
-        movements: collection(movements),
-        carts: collection(db.collection<CartDoc>('carts')),
-        orders: collection(orders),
-        reservations: collection(reservations),
-      },
-      () => client.close(),
-    );
+    for (const [name, specs] of Object.entries(SHOP_INDEXES)) await ensureIndexes(db, name, specs);
+    // The version before this one looked holds up by order with a wildcard index; holds no longer pile up.
+    await db
+      .collection('products')
+      .dropIndex('holds.$**_1')
+      .catch((error: unknown) => {
+        if (!(error instanceof MongoServerError && (error.code === INDEX_NOT_FOUND || error.codeName === 'NamespaceNotFound'))) throw error;
+      });
+    const collections = Object.fromEntries(Object.keys(SHOP_INDEXES).map((name) => [name, collection(db.collection<{ _id: string }>(name))])) as unknown as ShopCollections;
+    return new DocumentStore(collections, () => client.close());
   } catch (error) {
     await client.close();
     throw error;

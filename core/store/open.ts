@@ -8,6 +8,7 @@
  * one MongoClient.
  */
 import { resolve } from 'node:path';
+import { shopError } from '../errors';
 import { SECRET_NAMES, readSecret } from '../secrets';
 import type { ShopStore } from './store';
 
@@ -46,8 +47,15 @@ async function connect(target: StoreTarget): Promise<ShopStore> {
     const { openMongoStore } = await import('./mongo');
     return openMongoStore(target.location, process.env.MONGO_DB || undefined);
   }
-  const { openEmbeddedStore } = await import('./embedded');
-  return openEmbeddedStore(target.location);
+  let embedded: typeof import('./embedded');
+  try {
+    embedded = await import('./embedded');
+  } catch (error) {
+    // In a function's image there is no embedded store (its engine is not bundled): MongoDB is required.
+    if ((error as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') throw shopError(503, 'NOT_CONFIGURED', 'The mongo-url secret is not mounted, and the embedded store runs only in the local runtime');
+    throw error;
+  }
+  return embedded.openEmbeddedStore(target.location);
 }
 
 /**

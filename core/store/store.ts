@@ -1,28 +1,63 @@
 /**
  * The one store interface, in the shop's terms. Two adapters implement it: MongoDB
- * (core/store/mongo.ts) and the embedded, file-backed store (core/store/embedded.ts); one
- * contract suite (test/store.contract.test.ts) holds both to it.
+ * (core/store/mongo.ts) and the embedded SQLite store (core/store/embedded.ts); one contract
+ * suite (test/store.contract.test.ts) holds both to it.
  *
- * Every operation that moves stock is a single atomic update of one product document, so it
- * cannot oversell and can be retried: a product carries `holds`, the units each order has
- * taken from it, keyed by order id, and `supplied`, every unit ever put on sale. Holding twice
- * for the same order, or releasing twice, changes nothing the second time, and
- * supplied = stock + sum(holds) holds for every product at every moment, crash or not.
- * Each movement is also recorded in a ledger, right after the update it describes. The
- * multi-item rules (all or nothing, compensation) are built on these in core/inventory.ts.
+ * Stock lives on the product document in four buckets: `stock` (for sale), `holds` (units held
+ * by checkouts in flight, one entry per order), `returns` (units of a cancelled order on their
+ * way back to stock, one entry per order) and `sold`. Every stock operation below is one atomic
+ * conditional update of one product, moving units between two buckets, so
+ *   supplied = stock + held + returning + sold
+ * holds for every product at every moment, crash or not. An entry exists only while its
+ * checkout or cancellation is in flight: a product's document does not grow with its history.
+ *
+ * Each entry carries the token of the attempt that made it. The reservation record (one per
+ * order) names the tokens that count; an entry with any other token was made by a duplicate or
+ * late attempt and is undone, never counted (core/inventory.ts has the whole flow).
+ *
+ * Every change of `stock` is also written to the stock ledger, through an outbox on the product
+ * (`journal`, set in the same atomic update, moved to the ledger right after): a process that
+ * dies in between leaves the entry on the product, and the next flush records it, once.
  */
 import type { Order, OrderLineRequest, OrderStatus, PricedLine, Product } from '../schemas';
 
+/** The catalog fields of a product, without its stock bookkeeping. */
+export type CatalogFields = Pick<Product, 'id' | 'name' | 'priceCents'>;
+
 export type HoldOutcome =
-  | { status: 'held'; product: Product; quantity: number }
-  | { status: 'already-held'; product: Product; quantity: number }
+  | { status: 'held'; product: CatalogFields }
+  /** This order already holds units of the product: by this attempt or another one (its token). */
+  | { status: 'already-held'; product: CatalogFields; token: string | null; quantity: number }
   | { status: 'insufficient'; available: number }
   | { status: 'unknown-product' };
 
+export type TakeBackOutcome = { status: 'taken' } | { status: 'already-taken'; token: string | null } | { status: 'not-sold' };
+
+/**
+ * What a checkout has done with stock, one record per order:
+ *   holding -> held -> selling -> sold -> taking-back -> returning -> returned
+ *   holding | held -> released
+ * holding: attempts are holding units; held: the order's holds are complete and priced;
+ * selling/sold: the order is confirmed and its holds become sold units; taking-back/returning/
+ * returned: the order was cancelled and its units go back to stock; released: the holds were
+ * given back (the checkout failed), and any hold that still arrives for it is undone.
+ */
+export const RESERVATION_STATUSES = ['holding', 'held', 'selling', 'sold', 'taking-back', 'returning', 'returned', 'released'] as const;
+export type ReservationStatus = (typeof RESERVATION_STATUSES)[number];
+/** The states an order's stock can be left in by a process that died: the sweep finishes them. */
+export const UNSETTLED: readonly ReservationStatus[] = ['holding', 'held', 'selling', 'taking-back', 'returning'];
+
 export interface ReservationRecord {
   orderId: string;
-  status: 'held' | 'released';
+  status: ReservationStatus;
+  /** What the checkout asked for. */
+  requested: OrderLineRequest[];
+  /** The held lines, priced from the catalog when they were held (from `held` on). */
   items: PricedLine[];
+  /** Per product, the token of the hold that counts (from `held` on); null: a hold written before tokens existed. */
+  holdTokens?: Record<string, string | null>;
+  /** Per product, the token of the returning entry that counts (from `returning` on). */
+  returnTokens?: Record<string, string>;
   createdAt: string;
   updatedAt: string;
 }
@@ -45,28 +80,44 @@ export interface ProductPageQuery {
 export type PutOutcome = 'created' | 'updated' | 'unchanged';
 
 /**
- * One record per change of a product's available stock: units supplied (a new product, a
- * restock), reserved for an order, or released by one. Ids are derived from what moved
- * (reserve:ORDER:PRODUCT ...), so recording a movement twice keeps one record.
+ * One record per change of a product's stock for sale: units supplied (a new product, a
+ * restock), held for an order, released by a failed checkout, or returned by a cancelled order.
+ * Ids are derived from what moved and the attempt that moved it, so recording twice keeps one.
  */
 export interface StockMovement {
   id: string;
   productId: string;
-  kind: 'supply' | 'reserve' | 'release';
-  /** The change of available stock: negative for a reservation. */
+  kind: 'supply' | 'reserve' | 'release' | 'return';
+  /** The change of stock for sale: negative for a reservation. */
   quantity: number;
   orderId?: string;
   at: string;
 }
 
-/** A product's stock as the documents hold it: supplied = stock + held, always. */
+/** A product's units by bucket, as its document holds them: supplied = stock + held + returning + sold. */
 export interface StockAudit {
   productId: string;
   stock: number;
-  /** Units held by orders (pending reservations and confirmed orders). */
   held: number;
-  /** Every unit ever put on sale: the initial stock plus restocks. */
+  returning: number;
+  sold: number;
   supplied: number;
+}
+
+/** An order's entry on a product: units held by a checkout, or on their way back from a cancellation. */
+export interface StockEntry {
+  orderId: string;
+  quantity: number;
+  /** null: written by the version before tokens. */
+  token: string | null;
+  /** When it was made; null for entries written before this was kept. */
+  at: string | null;
+}
+
+export interface ProductEntries {
+  productId: string;
+  holds: StockEntry[];
+  returns: StockEntry[];
 }
 
 export interface ShopStore {
@@ -74,42 +125,55 @@ export interface ShopStore {
   listProducts(query: ProductPageQuery): Promise<Product[]>;
   getProducts(ids: readonly string[]): Promise<Product[]>;
   countProducts(): Promise<number>;
-  /** Adds a product or replaces its catalog fields; units held by orders are kept. */
+  /** Adds a product or replaces its catalog fields; units held, returning or sold are kept. */
   putProduct(product: Product): Promise<PutOutcome>;
   /** Sets the units available for sale; null when the product is unknown. */
   setStock(productId: string, stock: number): Promise<Product | null>;
   /** Deletes products not in `keep` (a catalog reset); returns how many went. */
   removeProductsExcept(keep: readonly string[]): Promise<number>;
 
+  // stock moves, each one atomic conditional update of one product
+  /** stock -> holds[order], if the order holds none of it yet and there is enough. */
+  holdStock(orderId: string, productId: string, quantity: number, token: string): Promise<HoldOutcome>;
+  /** holds[order] -> stock; only the entry with this token when one is given. Returns the units given back. */
+  releaseHold(orderId: string, productId: string, token?: string | null): Promise<number>;
+  /** holds[order] -> sold, for the entry with this token and quantity. */
+  sellHold(orderId: string, productId: string, quantity: number, token: string | null): Promise<boolean>;
+  /** sold -> returns[order], if the order has no returning entry there yet. */
+  takeBackSold(orderId: string, productId: string, quantity: number, token: string): Promise<TakeBackOutcome>;
+  /** returns[order] -> stock, for the entry with this token. Returns the units restocked. */
+  restockReturn(orderId: string, productId: string, token: string): Promise<number>;
+  /** returns[order] -> sold: undoes a take-back made by a duplicate attempt. */
+  keepSold(orderId: string, productId: string, token: string): Promise<boolean>;
+  /** Every entry in flight, product by product (products without entries are left out). */
+  openEntries(): Promise<ProductEntries[]>;
+
   // stock accounting
-  /** Records a movement unless one with its id exists. */
-  recordMovement(movement: StockMovement): Promise<void>;
+  stockAudit(): Promise<StockAudit[]>;
   /** Movements matching every given field, oldest first. */
   listMovements(filter?: { productId?: string; orderId?: string; kind?: StockMovement['kind'] }): Promise<StockMovement[]>;
-  stockAudit(): Promise<StockAudit[]>;
+  /** Records every movement still waiting in a product's outbox; returns how many. */
+  flushLedger(): Promise<number>;
 
-  // stock holds, one atomic update each
-  holdStock(orderId: string, productId: string, quantity: number): Promise<HoldOutcome>;
-  /** Returns the order's held units of one product to stock; 0 if it held none. */
-  releaseHold(orderId: string, productId: string): Promise<number>;
-  findHolds(orderId: string): Promise<OrderLineRequest[]>;
-
-  /** The orders of every product hold: which products each order holds, and how many units. */
-  allHolds(): Promise<Map<string, OrderLineRequest[]>>;
-
-  // reservations: what an order's holds were priced at, and whether they were released
+  // reservations
+  /** Inserts a `holding` record unless one exists; returns whichever is stored. */
+  openReservation(orderId: string, requested: OrderLineRequest[], at: string): Promise<ReservationRecord>;
   getReservation(orderId: string): Promise<ReservationRecord | null>;
-  /** Inserts the record unless one exists; returns whichever is stored. */
-  recordReservation(record: ReservationRecord): Promise<ReservationRecord>;
-  /** Marks (or creates) the reservation as released, so a late hold for it is undone. */
-  markReservationReleased(orderId: string, at: string): Promise<void>;
-  /** Held reservations created in [from, to), oldest first (for the sweep). */
-  findHeldReservations(from: string, to: string, limit: number): Promise<ReservationRecord[]>;
+  /** Applies `changes` only if the record is in one of `from`; returns the new record or null. */
+  updateReservation(orderId: string, from: readonly ReservationStatus[], changes: Partial<Omit<ReservationRecord, 'orderId'>>): Promise<ReservationRecord | null>;
+  /** Marks the order's stock released, creating the record if there is none (a release that came first). */
+  releaseReservation(orderId: string, at: string): Promise<ReservationRecord | null>;
+  /** Records in `status` last changed before `before`, oldest first (for the sweep). */
+  findReservations(status: ReservationStatus, before: string, limit: number): Promise<ReservationRecord[]>;
 
   // carts
   getCart(shopperId: string): Promise<CartRecord>;
   /** Replaces the lines if the cart is still at `version`; false when someone got there first. */
-  replaceCart(shopperId: string, lines: OrderLineRequest[], version: number): Promise<boolean>;
+  replaceCart(shopperId: string, lines: OrderLineRequest[], version: number, at: string): Promise<boolean>;
+  /** Removes up to `limit` carts last changed before `before`; returns how many went. */
+  removeCartsUntouchedSince(before: string, limit: number): Promise<number>;
+  /** Dates up to `limit` carts written before carts kept a change date; returns how many. */
+  dateUndatedCarts(at: string, limit: number): Promise<number>;
 
   // orders
   /** Inserts the order unless one with its id exists; returns whichever is stored. */

@@ -7,6 +7,6 @@ export = defineFunction({
   method: 'POST',
   schema: CartLineRequest,
   run: async ({ shopperId, productId, quantity }, call) => ({
-    body: await changeCart(await call.store(), shopperId, { kind: 'add', productId, quantity }),
+    body: await changeCart(await call.store(), shopperId, { kind: 'add', productId, quantity }, call.now),
   }),
 });

@@ -7,8 +7,8 @@ describe('cart-clear', () => {
   it('empties only the given shopper’s cart', async () => {
     const store = await testStore();
     const [mine, theirs] = [newShopperId(), newShopperId()];
-    await store.replaceCart(mine, [{ productId: 'a', quantity: 1 }], 0);
-    await store.replaceCart(theirs, [{ productId: 'a', quantity: 2 }], 0);
+    await store.replaceCart(mine, [{ productId: 'a', quantity: 1 }], 0, new Date().toISOString());
+    await store.replaceCart(theirs, [{ productId: 'a', quantity: 2 }], 0, new Date().toISOString());
     const res = await fn.call({ body: { shopperId: mine } });
     expect(res.status).toBe(200);
     expect(res.json).toEqual({ shopperId: mine, items: [], totalCents: 0 });

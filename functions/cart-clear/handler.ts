@@ -6,5 +6,5 @@ export = defineFunction({
   name: 'cart-clear',
   method: 'POST',
   schema: ShopperQuery,
-  run: async ({ shopperId }, call) => ({ body: await changeCart(await call.store(), shopperId, { kind: 'clear' }) }),
+  run: async ({ shopperId }, call) => ({ body: await changeCart(await call.store(), shopperId, { kind: 'clear' }, call.now) }),
 });

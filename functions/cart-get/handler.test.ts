@@ -15,7 +15,7 @@ describe('cart-get', () => {
     const store = await testStore();
     const shopperId = newShopperId();
     await store.putProduct(product({ priceCents: 1000 }));
-    await store.replaceCart(shopperId, [{ productId: 'test-mug', quantity: 2 }], 0);
+    await store.replaceCart(shopperId, [{ productId: 'test-mug', quantity: 2 }], 0, new Date().toISOString());
     await store.putProduct(product({ priceCents: 1500 }));
     const res = await fn.call({ query: { shopperId } });
     expect(res.json.totalCents).toBe(3000);

@@ -10,7 +10,7 @@ beforeAll(async () => {
 describe('cart-update', () => {
   it('sets a line’s quantity and removes it at 0', async () => {
     const shopperId = newShopperId();
-    await (await testStore()).replaceCart(shopperId, [{ productId: 'test-mug', quantity: 1 }], 0);
+    await (await testStore()).replaceCart(shopperId, [{ productId: 'test-mug', quantity: 1 }], 0, new Date().toISOString());
     const set = await fn.call({ body: { shopperId, productId: 'test-mug', quantity: 4 } });
     expect(set.json.items).toEqual([expect.objectContaining({ productId: 'test-mug', quantity: 4 })]);
     const removed = await fn.call({ body: { shopperId, productId: 'test-mug', quantity: 0 } });

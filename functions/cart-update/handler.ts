@@ -7,6 +7,6 @@ export = defineFunction({
   method: 'POST',
   schema: CartUpdateRequest,
   run: async ({ shopperId, productId, quantity }, call) => ({
-    body: await changeCart(await call.store(), shopperId, { kind: 'set', productId, quantity }),
+    body: await changeCart(await call.store(), shopperId, { kind: 'set', productId, quantity }, call.now),
   }),
 });

@@ -20,7 +20,7 @@ beforeAll(async () => {
 
 async function shopperWithCart(quantity = 2) {
   const shopperId = newShopperId();
-  await (await testStore()).replaceCart(shopperId, [{ productId: 'test-mug', quantity }], 0);
+  await (await testStore()).replaceCart(shopperId, [{ productId: 'test-mug', quantity }], 0, new Date().toISOString());
   return shopperId;
 }
 
@@ -32,6 +32,31 @@ const reservedAt = (orderId: string, priceCents: number, quantity = 2) => ({
   items: [{ productId: 'test-mug', name: 'Test Mug', priceCents, quantity }],
 });
 
+/** An async answer, in nock's error-first reply form. */
+const answer =
+  (body: () => Promise<object>) =>
+  (_uri: string, _requestBody: unknown, done: (error: NodeJS.ErrnoException | null, body: object) => void): void => {
+    body().then(
+      (value) => done(null, value),
+      (error: NodeJS.ErrnoException) => done(error, {}),
+    );
+  };
+
+/** What inventory-reserve records in the store (order-create then claims it for the sale). */
+async function recordHeld(orderId: string, priceCents: number, quantity = 2): Promise<void> {
+  const store = await testStore();
+  const at = new Date().toISOString();
+  await store.openReservation(orderId, [{ productId: 'test-mug', quantity }], at);
+  await store.updateReservation(orderId, ['holding'], { status: 'held', items: reservedAt(orderId, priceCents, quantity).items, holdTokens: { 'test-mug': 'nock' }, updatedAt: at });
+}
+
+/** inventory-reserve's answer, with the reservation it records. */
+const reserved = (orderId: string, priceCents: number, quantity = 2) =>
+  answer(async () => {
+    await recordHeld(orderId, priceCents, quantity);
+    return reservedAt(orderId, priceCents, quantity);
+  });
+
 describe('order-create', () => {
   it('confirms an order at the prices the inventory reserved, then empties the cart', async () => {
     const shopperId = await shopperWithCart();
@@ -39,7 +64,7 @@ describe('order-create', () => {
     const orderId = orderIdFor(shopperId, key);
     const scope = nock(GATEWAY, { reqheaders: { authorization: `Bearer ${TOKENS.internal}`, 'x-call-id': 'call-123' } })
       .post('/function/inventory-reserve', { orderId, items: [{ productId: 'test-mug', quantity: 2 }] })
-      .reply(200, reservedAt(orderId, 999));
+      .reply(200, reserved(orderId, 999));
     const res = await checkout(shopperId, key);
     expect(res.status).toBe(201);
     expect(res.json).toMatchObject({ id: orderId, status: 'confirmed', shopperId, customer, totalCents: 1998, items: reservedAt(orderId, 999).items });
@@ -50,7 +75,7 @@ describe('order-create', () => {
   it('replays the same order for the same key without reserving again', async () => {
     const shopperId = await shopperWithCart();
     const key = newIdempotencyKey();
-    nock(GATEWAY).post('/function/inventory-reserve').once().reply(200, reservedAt(orderIdFor(shopperId, key), 1250));
+    nock(GATEWAY).post('/function/inventory-reserve').once().reply(200, reserved(orderIdFor(shopperId, key), 1250));
     const first = await checkout(shopperId, key);
     const replay = await checkout(shopperId, key);
     expect(replay.status).toBe(201);
@@ -61,7 +86,7 @@ describe('order-create', () => {
   it('refuses a key reused for a different customer', async () => {
     const shopperId = await shopperWithCart();
     const key = newIdempotencyKey();
-    nock(GATEWAY).post('/function/inventory-reserve').reply(200, reservedAt(orderIdFor(shopperId, key), 1250));
+    nock(GATEWAY).post('/function/inventory-reserve').reply(200, reserved(orderIdFor(shopperId, key), 1250));
     await checkout(shopperId, key);
     const res = await checkout(shopperId, key, { shopperId, customer: { ...customer, name: 'Someone Else' } });
     expect(res.status).toBe(409);
@@ -107,7 +132,7 @@ describe('order-create', () => {
     const key = newIdempotencyKey();
     const scope = nock(GATEWAY)
       .post('/function/inventory-reserve').reply(502, 'bad gateway')
-      .post('/function/inventory-reserve').reply(200, reservedAt(orderIdFor(shopperId, key), 1250));
+      .post('/function/inventory-reserve').reply(200, reserved(orderIdFor(shopperId, key), 1250));
     const res = await checkout(shopperId, key);
     expect(res.status).toBe(201);
     scope.done();
@@ -122,10 +147,33 @@ describe('order-create', () => {
     expect((await checkout(shopperId, key)).status).toBe(503);
     expect((await (await testStore()).getOrder(orderId))?.status).toBe('pending');
 
-    nock(GATEWAY).post('/function/inventory-reserve').reply(200, reservedAt(orderId, 1250));
+    nock(GATEWAY).post('/function/inventory-reserve').reply(200, reserved(orderId, 1250));
     const replay = await checkout(shopperId, key);
     expect(replay.status).toBe(201);
     expect(replay.json.status).toBe('confirmed');
+  });
+
+  it('carries on with the sale when its compensation finds a duplicate attempt already claimed it', async () => {
+    const shopperId = await shopperWithCart();
+    const key = newIdempotencyKey();
+    const orderId = orderIdFor(shopperId, key);
+    // This attempt never hears back from the inventory, while a duplicate got the stock and claimed it for the sale.
+    nock(GATEWAY).post('/function/inventory-reserve').times(3).reply(504, 'timeout');
+    const release = nock(GATEWAY)
+      .post('/function/inventory-release', { orderId })
+      .reply(
+        409,
+        answer(async () => {
+          await recordHeld(orderId, 1250);
+          await (await testStore()).updateReservation(orderId, ['held'], { status: 'selling' });
+          return { error: { code: 'RESERVATION_SOLD', message: 'sold' } };
+        }),
+      );
+    const res = await checkout(shopperId, key);
+    expect(res.status).toBe(201);
+    expect(res.json).toMatchObject({ status: 'confirmed', totalCents: 2500 });
+    release.done();
+    expect((await (await testStore()).getReservation(orderId))?.status).toBe('sold');
   });
 
   it('answers 409 CART_EMPTY for an empty cart and creates no order', async () => {

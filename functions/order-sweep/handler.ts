@@ -1,7 +1,7 @@
 import { checkoutDeps } from '../../core/checkout';
 import { defineFunction } from '../../core/fn';
 import { SweepRequest } from '../../core/schemas';
-import { sweepAbandonedCheckouts, ttlSecondsFromEnv } from '../../core/sweep';
+import { sweepAbandonedCheckouts, sweepSettingsFromEnv } from '../../core/sweep';
 
 // No token: the cron-connector cannot send one. It only acts on checkouts already expired.
 export = defineFunction({
@@ -10,5 +10,5 @@ export = defineFunction({
   readsBody: false,
   schema: SweepRequest,
   input: () => ({}),
-  run: async (_input, call) => ({ body: await sweepAbandonedCheckouts(await checkoutDeps(call), ttlSecondsFromEnv()) }),
+  run: async (_input, call) => ({ body: await sweepAbandonedCheckouts(await checkoutDeps(call), sweepSettingsFromEnv()) }),
 });

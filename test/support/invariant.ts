@@ -1,11 +1,13 @@
 /**
  * The shop's stock invariant, checked from the data itself. At a quiet moment (nothing in
  * flight, abandoned checkouts swept), for every product:
- *   supplied (initial stock + restocks) = stock + units held
- *   units held = units in confirmed (or cancelling) orders, and failed or cancelled orders hold none
- *   the ledger's movements add up to the stock, and its reserves minus releases to the units held
- *   stock >= 0
- * and every confirmed order's total is the sum of the prices it was reserved at.
+ *   supplied (initial stock + restocks) = stock + held + returning + sold, with nothing held or
+ *     returning any more, and stock >= 0
+ *   sold = the units of confirmed (and cancelling) orders
+ *   the ledger's movements add up to the stock, its supplies to `supplied`, and its reserves
+ *     minus releases and returns to the units sold
+ * and for every order: a confirmed one's total is the sum of the prices it was reserved at and
+ * its stock is sold; a failed or cancelled one holds and has sold nothing.
  */
 import { linesTotal } from '../../core/cart';
 import type { Order } from '../../core/schemas';
@@ -24,30 +26,30 @@ export async function checkInvariant(store: ShopStore, orders: readonly Order[])
     checks++;
     if (!ok) violations.push(message);
   };
-  const byId = new Map(orders.map((o) => [o.id, o]));
-  const holds = await store.allHolds();
-  for (const [orderId, lines] of holds) {
-    const status = byId.get(orderId)?.status;
-    check(status === 'confirmed' || status === 'cancelling', `order ${orderId} (${status ?? 'unknown'}) holds ${JSON.stringify(lines)}`);
-  }
   const soldUnits = new Map<string, number>();
   for (const order of orders) {
-    if (order.status !== 'confirmed' && order.status !== 'cancelling') continue;
-    check(order.totalCents === linesTotal(order.items), `order ${order.id} total ${order.totalCents} is not the sum of its lines`);
     const reservation = await store.getReservation(order.id);
-    check(JSON.stringify(reservation?.items) === JSON.stringify(order.items), `order ${order.id} lines differ from its reservation`);
-    for (const line of order.items) soldUnits.set(line.productId, (soldUnits.get(line.productId) ?? 0) + line.quantity);
+    if (order.status === 'confirmed' || order.status === 'cancelling') {
+      check(order.totalCents === linesTotal(order.items), `order ${order.id} total ${order.totalCents} is not the sum of its lines`);
+      check(JSON.stringify(reservation?.items) === JSON.stringify(order.items), `order ${order.id} lines differ from its reservation`);
+      check(reservation?.status === 'sold', `confirmed order ${order.id} has its stock ${reservation?.status ?? 'nowhere'}, not sold`);
+      for (const line of order.items) soldUnits.set(line.productId, (soldUnits.get(line.productId) ?? 0) + line.quantity);
+    } else if (order.status === 'failed' || order.status === 'cancelled') {
+      check(!reservation || reservation.status === 'released' || reservation.status === 'returned', `${order.status} order ${order.id} has its stock ${reservation?.status}`);
+    }
   }
+  const entries = await store.openEntries();
+  check(entries.length === 0, `entries still in flight: ${JSON.stringify(entries)}`);
   const audits = await store.stockAudit();
   for (const a of audits) {
     check(a.stock >= 0, `${a.productId}: stock ${a.stock} is negative`);
-    check(a.supplied === a.stock + a.held, `${a.productId}: supplied ${a.supplied} != stock ${a.stock} + held ${a.held}`);
-    check(a.held === (soldUnits.get(a.productId) ?? 0), `${a.productId}: held ${a.held} != units in confirmed orders ${soldUnits.get(a.productId) ?? 0}`);
+    check(a.supplied === a.stock + a.held + a.returning + a.sold, `${a.productId}: supplied ${a.supplied} != stock ${a.stock} + held ${a.held} + returning ${a.returning} + sold ${a.sold}`);
+    check(a.sold === (soldUnits.get(a.productId) ?? 0), `${a.productId}: sold ${a.sold} != units in confirmed orders ${soldUnits.get(a.productId) ?? 0}`);
     const movements = await store.listMovements({ productId: a.productId });
-    const sum = (kind?: string) => movements.filter((m) => !kind || m.kind === kind).reduce((total, m) => total + m.quantity, 0);
+    const sum = (...kinds: string[]) => movements.filter((m) => kinds.length === 0 || kinds.includes(m.kind)).reduce((total, m) => total + m.quantity, 0);
     check(sum() === a.stock, `${a.productId}: ledger adds up to ${sum()}, stock is ${a.stock}`);
-    check(-(sum('reserve') + sum('release')) === a.held, `${a.productId}: ledger holds ${-(sum('reserve') + sum('release'))}, documents ${a.held}`);
     check(sum('supply') === a.supplied, `${a.productId}: ledger supplied ${sum('supply')}, documents ${a.supplied}`);
+    check(-sum('reserve', 'release', 'return') === a.held + a.returning + a.sold, `${a.productId}: ledger took ${-sum('reserve', 'release', 'return')}, documents hold and sold ${a.held + a.returning + a.sold}`);
   }
   return { products: audits.length, checks, violations };
 }

@@ -1,11 +1,12 @@
-/** Orders written straight to the store, for the functions that read or cancel them. */
+/** Orders for tests: built in memory, or written straight to the store for the functions that read or cancel them. */
 import { orderIdFor } from '../../core/checkout';
 import type { Order } from '../../core/schemas';
 import { newIdempotencyKey, testStore } from './fixtures';
 
-export async function storedOrder(shopperId: string, overrides: Partial<Order> = {}): Promise<Order> {
+/** A confirmed one-mug order of `shopperId`, with whatever `overrides` change. */
+export function anOrder(shopperId: string, overrides: Partial<Order> = {}): Order {
   const at = new Date().toISOString();
-  const order: Order = {
+  return {
     id: orderIdFor(shopperId, newIdempotencyKey()),
     shopperId,
     status: 'confirmed',
@@ -17,6 +18,10 @@ export async function storedOrder(shopperId: string, overrides: Partial<Order> =
     updatedAt: at,
     ...overrides,
   };
+}
+
+export async function storedOrder(shopperId: string, overrides: Partial<Order> = {}): Promise<Order> {
+  const order = anOrder(shopperId, overrides);
   await (await testStore()).insertOrder(order);
   return order;
 }

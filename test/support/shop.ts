@@ -1,8 +1,10 @@
 /** A whole shop (runtime/shop.ts) on a free port and a fresh data directory, for integration tests. */
+import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DATABASE_FILE } from '../../core/store/embedded';
 import { startShop, type RunningShop, type ShopOptions } from '../../runtime/shop';
 import { request, type CallOptions } from './fixtures';
 
@@ -14,15 +16,33 @@ export interface TestShop {
   /** The gateway going away and coming back, on the same address. */
   down(): Promise<void>;
   up(): Promise<void>;
-  /** A fingerprint of every byte the store has written: equal before and after means nothing changed. */
+  /** A fingerprint of every document in the store: equal before and after means nothing changed. */
   snapshot(): string;
   stop(): Promise<void>;
 }
 
-export async function startTestShop(extra: Pick<ShopOptions, 'faults'> = {}): Promise<TestShop> {
+/** Every document of every table of the embedded store in DATA_DIR, hashed in a stable order. */
+export function storeFingerprint(dataDir: string): string {
+  const db = new Database(join(dataDir, DATABASE_FILE), { readonly: true });
+  try {
+    const hash = createHash('sha256');
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[];
+    for (const { name } of tables) {
+      hash.update(`\0${name}\0`);
+      for (const row of db.prepare(`SELECT id, doc FROM ${name} ORDER BY id`).iterate() as IterableIterator<{ id: string; doc: string }>) hash.update(row.id).update('\0').update(row.doc);
+    }
+    return hash.digest('hex');
+  } finally {
+    db.close();
+  }
+}
+
+export async function startTestShop(extra: Pick<ShopOptions, 'faults'> & { prepare?: (dataDir: string) => Promise<void> } = {}): Promise<TestShop> {
+  const { prepare, ...shopOptions } = extra;
   const dir = mkdtempSync(join(tmpdir(), 'shop-e2e-'));
   const dataDir = join(dir, 'data');
-  const options = { port: 0, dataDir, secretsDir: join(dir, 'secrets'), sweepEveryMs: 0, ...extra };
+  await prepare?.(dataDir);
+  const options = { port: 0, dataDir, secretsDir: join(dir, 'secrets'), sweepEveryMs: 0, ...shopOptions };
   const shop = await startShop(options);
   // A restart comes back on the same address, as the cluster's gateway would.
   options.port = Number(new URL(shop.url).port);
@@ -41,11 +61,7 @@ export async function startTestShop(extra: Pick<ShopOptions, 'faults'> = {}): Pr
     async up() {
       handle.shop = await startShop(options);
     },
-    snapshot() {
-      const hash = createHash('sha256');
-      for (const file of readdirSync(dataDir).filter((f) => f.endsWith('.db')).sort()) hash.update(file).update(readFileSync(join(dataDir, file)));
-      return hash.digest('hex');
-    },
+    snapshot: () => storeFingerprint(dataDir),
     async stop() {
       await handle.shop.stop();
       rmSync(dir, { recursive: true, force: true });
