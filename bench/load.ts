@@ -353,9 +353,10 @@ async function main(): Promise<void> {
     process.env.LOG_LEVEL ??= 'silent';
     const { startShop } = await import('../runtime/shop');
     const { startStorefront } = await import('../frontend/server');
+    const { COOKIE_SECRET_FILE } = await import('../runtime/secrets');
     const dir = mkdtempSync(join(tmpdir(), 'shop-load-'));
     const shop = await startShop({ port: 0, dataDir: join(dir, 'data'), secretsDir: join(dir, 'secrets') });
-    const storefront = await startStorefront({ port: 0, host: '127.0.0.1', gatewayUrl: shop.url, cookieSecret: shop.secrets['storefront-cookie-secret'] as string });
+    const storefront = await startStorefront({ port: 0, host: '127.0.0.1', gatewayUrl: shop.url, cookieSecret: shop.secrets[COOKIE_SECRET_FILE] as string });
     target = storefront.url;
     metricsUrl ??= `${shop.url}/metrics`;
     stop = async () => {

@@ -1,10 +1,12 @@
 /**
- * `npm run build`: bundles the storefront into dist/storefront/ (for its container) and every
- * functions/NAME/handler.ts with esbuild into
- * dist/functions/NAME/, the folder stack.yml's `handler:` names and faas-cli copies into the
- * node20 template as `function/`:
- *   handler.js    CommonJS, `module.exports = handler`, no node_modules needed
- *   package.json  no dependencies; `npm test` (run by the template's Dockerfile) loads the bundle
+ * `npm run build`: bundles with esbuild
+ * - every functions/NAME/handler.ts into dist/functions/NAME/, the folder stack.yml's `handler:`
+ *   names and faas-cli copies into the node20 template as `function/`:
+ *     handler.js    CommonJS, `module.exports = handler`, no node_modules needed
+ *     package.json  no dependencies; `npm test` (run by the template's Dockerfile) loads the bundle
+ * - the local runtime's replica (watchdog + node20 template, runtime/replica.ts) into
+ *   dist/runtime/replica.js: what each replica process runs, the image of the local pods;
+ * - the storefront into dist/storefront/ (for its container).
  * A hash of the sources in dist/.build-hash lets `npm start` rebuild only when they changed.
  */
 import { build } from 'esbuild';
@@ -17,7 +19,8 @@ export const FUNCTIONS_DIR = join(ROOT, 'functions');
 export const DIST_DIR = join(ROOT, 'dist', 'functions');
 const HASH_FILE = join(ROOT, 'dist', '.build-hash');
 export const STOREFRONT_DIR = join(ROOT, 'dist', 'storefront');
-const SOURCES = ['core', 'functions', 'frontend', 'package-lock.json', 'runtime/build.ts', 'runtime/whatwg-url-shim.cjs'];
+export const REPLICA_ENTRY = join(ROOT, 'dist', 'runtime', 'replica.js');
+const SOURCES = ['core', 'functions', 'frontend', 'package-lock.json', 'runtime/build.ts', 'runtime/whatwg-url-shim.cjs', 'runtime/replica.ts', 'runtime/node20.ts', 'runtime/watchdog.ts'];
 
 /**
  * Left out of the bundles: the optional drivers the mongodb package may require (never used),
@@ -59,7 +62,12 @@ export function sourceHash(): string {
 }
 
 export function isBuildCurrent(): boolean {
-  return existsSync(HASH_FILE) && readFileSync(HASH_FILE, 'utf8') === sourceHash() && functionNames().every((n) => existsSync(join(DIST_DIR, n, 'handler.js')));
+  return (
+    existsSync(HASH_FILE) &&
+    readFileSync(HASH_FILE, 'utf8') === sourceHash() &&
+    existsSync(REPLICA_ENTRY) &&
+    functionNames().every((n) => existsSync(join(DIST_DIR, n, 'handler.js')))
+  );
 }
 
 export interface BuiltFunction {
@@ -102,6 +110,7 @@ export async function buildFunctions(): Promise<BuiltFunction[]> {
       return { name, dir, bytes: statSync(join(dir, 'handler.js')).size };
     }),
   );
+  await build({ ...BUNDLE_OPTIONS, entryPoints: [join(ROOT, 'runtime', 'replica.ts')], outfile: REPLICA_ENTRY });
   await buildStorefront();
   writeFileSync(HASH_FILE, hash);
   return built;
@@ -128,6 +137,7 @@ if (require.main === module) {
   buildFunctions()
     .then((built) => {
       for (const fn of built) console.log(`${relative(ROOT, fn.dir)}/handler.js  ${(fn.bytes / 1024).toFixed(0)} KiB`);
+      console.log(`${relative(ROOT, REPLICA_ENTRY)}  ${(statSync(REPLICA_ENTRY).size / 1024).toFixed(0)} KiB`);
       console.log(`${relative(ROOT, STOREFRONT_DIR)}/server.js  ${(statSync(join(STOREFRONT_DIR, 'server.js')).size / 1024).toFixed(0)} KiB`);
     })
     .catch((error: unknown) => {

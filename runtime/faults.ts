@@ -1,17 +1,19 @@
 /**
  * Fault injection for the reliability tests: off unless the runtime is started with
- * `faults: true` (or SHOP_FAULT_INJECTION=1); then POST /system/faults (basic auth) sets a
- * plan and DELETE /system/faults clears it.
+ * `faults: true` (or SHOP_FAULT_INJECTION=1); then POST /system/faults (basic auth) sets a plan,
+ * GET reads how many faults fired and how many slowed operations are still running, and DELETE
+ * clears it.
  *
  * - At the gateway, per function: answer a status without calling it, drop the connection,
  *   or delay the call (a delay past exec_timeout is a gateway timeout, 504).
- * - In the store, per operation: fail (the database is unreachable: 503), hang (the
- *   process died there: the call never finishes) or slow (delayMs, then the real operation:
- *   a slow function that still finishes after its caller gave up), after letting `after`
- *   calls through.
+ * - In the store, per operation: fail (the database is unreachable: 503), hang (the process
+ *   died there: the call never finishes) or slow (delayMs, then the real operation: a slow
+ *   function that still finishes after its caller gave up), after letting `after` calls
+ *   through. Replicas ask before each planned operation (runtime/replica.ts), so `after` and
+ *   `times` count across every replica of every function.
  */
 import { z } from '../core/zod';
-import type { ShopStore } from '../core/store/store';
+import type { StoreFault } from './replica';
 
 const Times = z.number().int().min(1).optional();
 
@@ -48,17 +50,25 @@ export class Faults {
   private readonly used = new Map<string, number>();
   /** How many faults fired, for the tests' reports. */
   injected = 0;
-  /** Slow store operations still running: a test waits for none to be left before it checks the data. */
+  /** Slowed store operations still running: a test waits for none to be left before it checks the data. */
   pending = 0;
+
+  constructor(private readonly onPlan: (storeOperations: string[]) => void = () => {}) {}
 
   set(plan: FaultPlan): void {
     this.plan = plan;
     this.seen.clear();
     this.used.clear();
+    this.onPlan(this.storeOperations());
   }
 
   clear(): void {
     this.set({});
+  }
+
+  /** The store operations the plan names: the ones replicas ask about. */
+  storeOperations(): string[] {
+    return [...new Set((this.plan.store ?? []).map((f) => f.operation))];
   }
 
   /** The fault for this call of a function, if one is due. */
@@ -68,30 +78,16 @@ export class Faults {
     return fault;
   }
 
-  /** Wraps a store so that planned operations fail or hang. */
-  wrapStore(store: ShopStore): ShopStore {
-    return new Proxy(store, {
-      get: (target, property, receiver) => {
-        const value = Reflect.get(target, property, receiver);
-        if (typeof value !== 'function') return value;
-        return (...args: unknown[]) => {
-          const fault = this.plan.store?.find((f) => f.operation === property);
-          if (fault && this.take(`store:${String(property)}`, fault.after ?? 0, fault.times)) {
-            if (fault.mode === 'hang') return new Promise(() => {});
-            if (fault.mode === 'slow') {
-              this.pending++;
-              return new Promise((r) => setTimeout(r, fault.delayMs ?? 1000))
-                .then(() => value.apply(target, args))
-                .finally(() => this.pending--);
-            }
-            const error = new Error(`injected fault: ${String(property)} failed`);
-            error.name = 'MongoNetworkError';
-            return Promise.reject(error);
-          }
-          return value.apply(target, args);
-        };
-      },
-    });
+  /** The fault for this store operation, if one is due; a slow one counts as pending until `slowDone`. */
+  forStoreOperation(operation: string): StoreFault | null {
+    const fault = this.plan.store?.find((f) => f.operation === operation);
+    if (!fault || !this.take(`store:${operation}`, fault.after ?? 0, fault.times)) return null;
+    if (fault.mode === 'slow') this.pending++;
+    return fault.delayMs === undefined ? { mode: fault.mode } : { mode: fault.mode, delayMs: fault.delayMs };
+  }
+
+  slowDone(count = 1): void {
+    this.pending = Math.max(0, this.pending - count);
   }
 
   private take(key: string, after: number, times: number | undefined): boolean {

@@ -1,293 +1,345 @@
 /**
- * An OpenFaaS-compatible gateway for the local runtime. Like the real one it serves
- *   /function/NAME[/path]   any method, proxied to the function
- *   /healthz                open
- *   GET /system/functions, GET /system/function/NAME   basic auth (admin)
- *   GET /metrics            Prometheus metrics with the gateway's own names (open, as the
- *                           real gateway's metrics port is inside the cluster)
- * and adds X-Call-Id, X-Start-Time and X-Forwarded-* to each call.
- *
- * Each function runs in its own node20 template app on a loopback port, as the watchdog's
- * upstream does in a pod, and the gateway proxies to it, applying the watchdog's
- * exec_timeout (504) and max_inflight (429) from the function's environment.
+ * The OpenFaaS gateway's HTTP API on the local runtime, route for route as openfaas/faas
+ * gateway/main.go and faas-provider serve them, so faas-cli works against it as against VM 2:
+ *   /function/NAME[.openfaas-fn][/path]   any method, open                  runtime/invoke.ts
+ *   /async-function/NAME[...]             POST, open: 202 + X-Call-Id      runtime/queue.ts
+ *   /healthz, /metrics                    open
+ *   /system/info, /system/functions (GET POST PUT DELETE), /system/function/NAME,
+ *   /system/scale-function/NAME, /system/secrets (GET POST PUT DELETE), /system/logs,
+ *   /system/namespaces                    basic auth (admin)                 runtime/provider.ts
+ * A known path with another method answers 405, an unknown one 404, both before auth, as the
+ * gateway's router does.
  */
-import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { logLine } from '../core/log';
-import { Counter, Gauge, Histogram, PROMETHEUS_CONTENT_TYPE, Registry } from '../core/metrics';
-import type { Node20Handler } from '../core/node20';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { sameSecret } from '../core/secrets';
 import { FaultPlan, type Faults } from './faults';
-import { node20App } from './node20';
-import type { StackFunction } from './stack';
-
-export interface LoadedFunction {
-  name: string;
-  spec: StackFunction;
-  handler: Node20Handler;
-}
+import { invoke } from './invoke';
+import { NAMESPACE, type FunctionLogs, type LogQuery } from './logs';
+import type { Answer, LocalProvider } from './provider';
+import type { AsyncQueue } from './queue';
+import type { Autoscaler } from './scaling';
 
 export interface GatewayOptions {
   port: number;
   host?: string;
   /** Password of the `admin` user for /system/*. */
   basicAuthPassword: string;
+  provider: LocalProvider;
+  logs: FunctionLogs;
+  queue?: AsyncQueue;
+  autoscaler?: Autoscaler;
   /** Fault injection, for reliability tests; absent in normal runs. */
   faults?: Faults;
+  waitForReplicaMs: number;
+  upstreamTimeoutMs: number;
+  /** Largest body an async call may carry (the functions' MAX_RAW_SIZE). */
+  maxAsyncBodyBytes: number;
+  version: { release: string; sha: string };
+  log(line: string, fields?: Record<string, unknown>): void;
 }
 
 export interface Gateway {
   url: string;
+  metrics: Registry;
   /** Stops accepting calls, lets calls in flight finish, then closes. */
   close(): Promise<void>;
 }
 
-interface Upstream {
-  fn: LoadedFunction;
-  server: Server;
-  port: number;
-  execTimeoutMs: number;
-  maxInflight: number;
-  inflight: number;
-  invocationCount: number;
+/** `search` is the query part of the URL, with its '?'. */
+type Handler = (req: IncomingMessage, res: ServerResponse, match: RegExpExecArray, search: string) => void | Promise<void>;
+interface Route {
+  path: RegExp;
+  methods: readonly string[] | 'any';
+  auth: boolean;
+  handle: Handler;
 }
 
-const DEFAULT_EXEC_TIMEOUT_MS = 10_000;
+const NAME = '([-a-zA-Z_0-9.]+)';
 
-/** Go-style durations as the watchdog reads them: "10s", "1m30s", "500ms"; a bare number is seconds. */
-export function parseDuration(text: string | undefined, fallbackMs: number): number {
-  if (!text) return fallbackMs;
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
-  let match: RegExpExecArray | null;
-  let consumed = 0;
-  while ((match = re.exec(text))) {
-    total += Number(match[1]) * (units[match[2] as string] ?? 0);
-    consumed = re.lastIndex;
+function send(res: ServerResponse, answer: Answer): void {
+  if (answer.body === undefined || typeof answer.body === 'string') {
+    res.writeHead(answer.status, answer.body ? { 'Content-Type': 'text/plain; charset=utf-8' } : {});
+    return void res.end(answer.body ?? '');
   }
-  return consumed === text.length && total > 0 ? total : fallbackMs;
+  res.writeHead(answer.status, { 'Content-Type': 'application/json' });
+  res.end(JSON.stringify(answer.body));
 }
 
-async function listen(server: Server, port: number, host: string): Promise<number> {
+async function readBody(req: IncomingMessage, limit = 1024 * 1024): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** The JSON body, or undefined when it is not JSON (each handler answers that its own way). */
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const body = await readBody(req);
+  try {
+    return body && body.length ? JSON.parse(body.toString('utf8')) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** /function/NAME.NAMESPACE/rest?query -> the function, and the path it sees. */
+function target(match: RegExpExecArray, search: string): { name: string; namespace: string; path: string } {
+  const [name = '', namespace = NAMESPACE] = (match[1] as string).split('.', 2);
+  return { name, namespace, path: `${match[2] || '/'}${search}` };
+}
+
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const { provider, logs } = options;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+
+  // The OpenFaaS gateway's own metric names, so the same dashboards work locally and in the cluster.
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics });
+  const started = new Counter({ name: 'gateway_function_invocation_started', help: 'Function invocations started', labelNames: ['function_name'], registers: [metrics] });
+  const invocations = new Counter({ name: 'gateway_function_invocation_total', help: 'Function invocations by function and status code', labelNames: ['function_name', 'code'], registers: [metrics] });
+  const seconds = new Histogram({ name: 'gateway_functions_seconds', help: 'Function call duration in seconds', labelNames: ['function_name', 'code'], registers: [metrics] });
+  new Gauge({
+    name: 'gateway_service_count',
+    help: 'Replicas of each function',
+    labelNames: ['function_name'],
+    registers: [metrics],
+    collect() {
+      this.reset();
+      for (const fn of provider.list()) this.set({ function_name: `${fn.name}.${NAMESPACE}` }, fn.replicas);
+    },
+  });
+
+  const invokeDeps = {
+    replicasOf: (name: string) => provider.replicasOf(name),
+    agent,
+    waitForReplicaMs: options.waitForReplicaMs,
+    upstreamTimeoutMs: options.upstreamTimeoutMs,
+    faults: options.faults,
+    started: (name: string) => started.inc({ function_name: `${name}.${NAMESPACE}` }),
+    finished: (name: string, status: number, duration: number, fields: { callId: string; method: string; path: string }) => {
+      const labels = { function_name: `${name}.${NAMESPACE}`, code: String(status) };
+      invocations.inc(labels);
+      seconds.observe(labels, duration);
+      provider.counted(name);
+      options.autoscaler?.record(name, status);
+      options.log('call', { function: name, ...fields, status, durationMs: Math.round(duration * 100_000) / 100 });
+    },
+  };
+
+  const functionStatusRoute: Handler = (_req, res, match) => {
+    const status = provider.status(match[1] as string);
+    send(res, status ? { status: 200, body: status } : { status: 404 });
+  };
+
+  const routes: Route[] = [
+    {
+      path: new RegExp(`^/function/${NAME}(/.*)?$`),
+      methods: 'any',
+      auth: false,
+      handle: (req, res, match, search) => {
+        const { name, namespace, path } = target(match, search);
+        if (namespace !== NAMESPACE) return send(res, { status: 404, body: `Cannot find service: ${name}.${namespace}.` });
+        return invoke(req, res, name, path, invokeDeps);
+      },
+    },
+    {
+      path: new RegExp(`^/async-function/${NAME}(/.*)?$`),
+      methods: ['POST'],
+      auth: false,
+      handle: async (req, res, match, search) => {
+        const { name, namespace, path } = target(match, search);
+        if (!options.queue) return send(res, { status: 404, body: '404 page not found\n' });
+        if (namespace !== NAMESPACE || !provider.replicasOf(name)) return send(res, { status: 404, body: `Function not found: ${name}` });
+        const callback = req.headers['x-callback-url'];
+        let callbackUrl: string | undefined;
+        if (typeof callback === 'string' && callback) {
+          try {
+            const url = new URL(callback);
+            if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`unsupported protocol scheme "${url.protocol.replace(':', '')}"`);
+            callbackUrl = url.toString();
+          } catch (error) {
+            return send(res, { status: 400, body: `parse "${callback}": ${(error as Error).message}` });
+          }
+        }
+        const body = await readBody(req, options.maxAsyncBodyBytes);
+        if (!body) return send(res, { status: 413, body: 'http: request body too large' });
+        const headers = Object.fromEntries(Object.entries(req.headers).filter((e): e is [string, string] => typeof e[1] === 'string' && e[0] !== 'host' && e[0] !== 'content-length'));
+        const callId = await options.queue.accept({ function: name, path, headers, body, callbackUrl, callId: headers['x-call-id'] });
+        res.writeHead(202, { 'X-Call-Id': callId });
+        res.end();
+      },
+    },
+    { path: /^\/healthz$/, methods: ['GET', 'HEAD'], auth: false, handle: (_req, res) => send(res, { status: 200, body: 'OK' }) },
+    {
+      path: /^\/metrics$/,
+      methods: ['GET'],
+      auth: false,
+      handle: async (_req, res) => {
+        res.writeHead(200, { 'Content-Type': metrics.contentType });
+        res.end(await metrics.metrics());
+      },
+    },
+    {
+      path: /^\/system\/info$/,
+      methods: ['GET'],
+      auth: true,
+      handle: (_req, res) =>
+        send(res, {
+          status: 200,
+          body: {
+            provider: { provider: 'openfaas-shop local runtime', orchestration: 'processes', version: options.version },
+            version: options.version,
+            arch: process.arch === 'x64' ? 'x86_64' : process.arch,
+          },
+        }),
+    },
+    {
+      path: /^\/system\/functions$/,
+      methods: ['GET', 'POST', 'PUT', 'DELETE'],
+      auth: true,
+      handle: async (req, res) => {
+        if (req.method === 'GET') return send(res, { status: 200, body: provider.list() });
+        const body = await readJson(req);
+        if (req.method === 'POST') return send(res, provider.deploy(body));
+        if (req.method === 'PUT') return send(res, provider.update(body));
+        return send(res, await provider.remove(body));
+      },
+    },
+    { path: new RegExp(`^/system/function/${NAME}$`), methods: ['GET'], auth: true, handle: functionStatusRoute },
+    {
+      path: new RegExp(`^/system/scale-function/${NAME}$`),
+      methods: ['POST'],
+      auth: true,
+      handle: async (req, res, match) => send(res, provider.scale(match[1] as string, await readJson(req))),
+    },
+    {
+      path: /^\/system\/secrets$/,
+      methods: ['GET', 'POST', 'PUT', 'DELETE'],
+      auth: true,
+      handle: async (req, res) => {
+        if (req.method === 'GET') return send(res, provider.listSecrets());
+        const body = await readJson(req);
+        if (req.method === 'DELETE') return send(res, provider.deleteSecret(body));
+        return send(res, provider.writeSecret(body, req.method === 'POST' ? 'create' : 'update'));
+      },
+    },
+    { path: /^\/system\/logs$/, methods: ['GET'], auth: true, handle: (req, res) => streamLogs(req, res, logs, provider, following) },
+    { path: /^\/system\/namespaces$/, methods: ['GET'], auth: true, handle: (_req, res) => send(res, { status: 200, body: [NAMESPACE] }) },
+  ];
+  if (options.faults) {
+    const faults = options.faults;
+    routes.push({
+      path: /^\/system\/faults$/,
+      methods: ['GET', 'POST', 'DELETE'],
+      auth: true,
+      handle: async (req, res) => {
+        if (req.method === 'DELETE') faults.clear();
+        if (req.method === 'POST') {
+          const plan = FaultPlan.safeParse(await readJson(req));
+          if (!plan.success) return send(res, { status: 400, body: 'POST a fault plan (runtime/faults.ts)' });
+          faults.set(plan.data);
+        }
+        send(res, { status: 200, body: { injected: faults.injected, pending: faults.pending } });
+      },
+    });
+  }
+
+  const authorized = (req: IncomingMessage) => {
+    const match = /^Basic (.+)$/.exec(req.headers.authorization ?? '');
+    return !!match?.[1] && sameSecret(Buffer.from(match[1], 'base64').toString('utf8'), `admin:${options.basicAuthPassword}`);
+  };
+
+  /** Followed log streams: ended when the gateway closes, or they would keep it open for ever. */
+  const following = new Set<ServerResponse>();
+  let inflight = 0;
+  let closing = false;
+  const server: Server = http.createServer((req, res) => {
+    inflight++;
+    res.once('close', () => inflight--);
+    if (closing) res.setHeader('Connection', 'close');
+    const url = req.url ?? '/';
+    const queryAt = url.indexOf('?');
+    const pathOnly = queryAt < 0 ? url : url.slice(0, queryAt);
+    const search = queryAt < 0 ? '' : url.slice(queryAt);
+    let known = false;
+    for (const route of routes) {
+      const match = route.path.exec(pathOnly);
+      if (!match) continue;
+      known = true;
+      if (route.methods !== 'any' && !route.methods.includes(req.method ?? '')) continue;
+      if (route.auth && !authorized(req)) {
+        res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="Restricted"' });
+        return void res.end('invalid credentials');
+      }
+      return void Promise.resolve(route.handle(req, res, match, search)).catch((error: unknown) => {
+        options.log('gateway error', { path: pathOnly, error: String(error) });
+        if (!res.headersSent) send(res, { status: 500, body: 'Internal Server Error' });
+        else res.destroy();
+      });
+    }
+    if (known) {
+      res.writeHead(405);
+      return void res.end();
+    }
+    send(res, { status: 404, body: '404 page not found\n' });
+  });
+  server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen(options.port, options.host ?? '127.0.0.1', () => {
       server.off('error', reject);
       resolve();
     });
   });
-  return (server.address() as AddressInfo).port;
-}
+  const { port } = server.address() as AddressInfo;
 
-async function startUpstream(fn: LoadedFunction): Promise<Upstream> {
-  const env = fn.spec.environment ?? {};
-  const server = http.createServer(node20App(fn.handler, env));
-  server.keepAliveTimeout = 60_000;
-  const port = await listen(server, 0, '127.0.0.1');
-  return {
-    fn,
-    server,
-    port,
-    execTimeoutMs: parseDuration(env.exec_timeout, DEFAULT_EXEC_TIMEOUT_MS),
-    maxInflight: Number(env.max_inflight ?? 0) || 0,
-    inflight: 0,
-    invocationCount: 0,
-  };
-}
-
-export async function startGateway(functions: readonly LoadedFunction[], options: GatewayOptions): Promise<Gateway> {
-  const upstreams = new Map<string, Upstream>();
-  for (const fn of functions) upstreams.set(fn.name, await startUpstream(fn));
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
-  // The OpenFaaS gateway's own metric names, so the same dashboards work locally and in the cluster.
-  const metrics = new Registry();
-  const started = metrics.register(new Counter('gateway_function_invocation_started', 'Function invocations started, by function'));
-  const invocations = metrics.register(new Counter('gateway_function_invocation_total', 'Function invocations by function and status code'));
-  const seconds = metrics.register(new Histogram('gateway_functions_seconds', 'Function call duration in seconds'));
-  const replicas = metrics.register(new Gauge('gateway_service_count', 'Replicas of each function'));
-  const functionName = (name: string) => `${name}.openfaas-fn`;
-  for (const name of upstreams.keys()) replicas.set({ function_name: functionName(name) }, 1);
-  let inflight = 0;
-  let closing = false;
-
-  const server = http.createServer((req, res) => {
-    inflight++;
-    res.on('close', () => inflight--);
-    if (closing) res.setHeader('Connection', 'close');
-    route(req, res);
-  });
-  server.keepAliveTimeout = 60_000;
-
-  function route(req: IncomingMessage, res: ServerResponse): void {
-    // The hot path: /function/NAME[/path][?query], matched without building a URL object.
-    const fnMatch = /^\/function\/([^/?]+)(\/[^?]*)?(\?.*)?$/.exec(req.url ?? '/');
-    if (fnMatch) return invoke(req, res, decodeURIComponent(fnMatch[1] as string), `${fnMatch[2] ?? '/'}${fnMatch[3] ?? ''}`);
-    const url = new URL(req.url ?? '/', 'http://gateway');
-    if (url.pathname === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) return text(res, 200, 'OK');
-    if (url.pathname === '/metrics' && req.method === 'GET') {
-      res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE });
-      return void res.end(metrics.render());
-    }
-    if (url.pathname.startsWith('/system/')) {
-      if (!authorized(req)) {
-        res.setHeader('WWW-Authenticate', 'Basic realm="Restricted"');
-        return text(res, 401, 'Unauthorized');
-      }
-      if (req.method === 'GET' && url.pathname === '/system/functions') return json(res, 200, [...upstreams.values()].map(describe));
-      if (url.pathname === '/system/faults' && options.faults) return void setFaults(req, res, options.faults);
-      const one = /^\/system\/function\/([^/]+)$/.exec(url.pathname);
-      const upstream = one && upstreams.get(decodeURIComponent(one[1] as string));
-      if (req.method === 'GET' && upstream) return json(res, 200, describe(upstream));
-      if (one) return text(res, 404, 'function not found');
-    }
-    return text(res, 404, 'Not Found');
-  }
-
-  async function setFaults(req: IncomingMessage, res: ServerResponse, faults: Faults): Promise<void> {
-    if (req.method === 'GET') return json(res, 200, { injected: faults.injected, pending: faults.pending });
-    if (req.method === 'DELETE') {
-      faults.clear();
-      return json(res, 200, { injected: faults.injected });
-    }
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    let body: unknown;
-    try {
-      body = JSON.parse(Buffer.concat(chunks).toString());
-    } catch {
-      body = undefined;
-    }
-    const plan = FaultPlan.safeParse(body);
-    if (req.method !== 'POST' || !plan.success) return text(res, 400, 'POST a fault plan (runtime/faults.ts)');
-    faults.set(plan.data);
-    json(res, 200, { injected: faults.injected });
-  }
-
-  function authorized(req: IncomingMessage): boolean {
-    const match = /^Basic (.+)$/.exec(req.headers.authorization ?? '');
-    if (!match?.[1]) return false;
-    const decoded = Buffer.from(match[1], 'base64').toString('utf8');
-    return sameSecret(decoded, `admin:${options.basicAuthPassword}`);
-  }
-
-  function invoke(req: IncomingMessage, res: ServerResponse, name: string, path: string): void {
-    const upstream = upstreams.get(name);
-    if (!upstream) return text(res, 404, `error finding function ${name}: not found`);
-    if (upstream.maxInflight > 0 && upstream.inflight >= upstream.maxInflight) return text(res, 429, 'Concurrent request limit exceeded');
-
-    const startedAt = process.hrtime.bigint();
-    const callId = typeof req.headers['x-call-id'] === 'string' && req.headers['x-call-id'] ? req.headers['x-call-id'] : randomUUID();
-    started.inc({ function_name: functionName(name) });
-    upstream.inflight++;
-    upstream.invocationCount++;
-    const headers = {
-      ...req.headers,
-      'x-call-id': callId,
-      'x-start-time': `${Date.now()}000000`, // nanoseconds, as the real gateway sends
-      'x-forwarded-for': req.socket.remoteAddress ?? '',
-      'x-forwarded-host': req.headers.host ?? '',
-    };
-    const logCall = (status: number) => {
-      const durationMs = Number(process.hrtime.bigint() - startedAt) / 1e6;
-      const labels = { function_name: functionName(name), code: String(status) };
-      invocations.inc(labels);
-      seconds.observe(labels, durationMs / 1000);
-      logLine('info', 'call', { function: name, callId, method: req.method, path, status, durationMs: Math.round(durationMs * 100) / 100 });
-    };
-    const fault = options.faults?.forFunction(name);
-    if (fault?.status || fault?.drop) {
-      upstream.inflight--;
-      if (fault.status) text(res, fault.status, `injected fault: ${name} answered ${fault.status}`, callId);
-      else res.destroy();
-      return logCall(fault.status ?? 502);
-    }
-
-    let done = false;
-    const finish = (status: number) => {
-      if (done) return;
-      done = true;
-      upstream.inflight--;
-      clearTimeout(timer);
-      logCall(status);
-    };
-    const proxied = http.request({ host: '127.0.0.1', port: upstream.port, method: req.method, path, headers, agent }, (answer) => {
-      const durationSeconds = (Number(process.hrtime.bigint() - startedAt) / 1e9).toFixed(6);
-      res.writeHead(answer.statusCode ?? 502, { ...answer.headers, 'x-call-id': callId, 'x-duration-seconds': durationSeconds });
-      answer.pipe(res);
-      answer.on('end', () => finish(answer.statusCode ?? 502));
-      answer.on('error', () => finish(502));
-    });
-    const timer = setTimeout(() => {
-      proxied.destroy();
-      if (!res.headersSent) text(res, 504, `Function timed out after ${upstream.execTimeoutMs / 1000}s`, callId);
-      else res.destroy();
-      finish(504);
-    }, upstream.execTimeoutMs);
-    proxied.on('error', () => {
-      if (done) return;
-      if (!res.headersSent) text(res, 502, `Can't reach service for: ${name}.`, callId);
-      finish(502);
-    });
-    res.on('close', () => {
-      // The caller went away before the answer: drop the upstream connection, as the real
-      // gateway does. The handler itself runs on, as it would in the pod.
-      if (done) return;
-      proxied.destroy();
-      finish(499);
-    });
-    if (fault?.delayMs) {
-      req.pause();
-      setTimeout(() => req.pipe(proxied), fault.delayMs);
-    } else req.pipe(proxied);
-  }
-
-  const port = await listen(server, options.port, options.host ?? '127.0.0.1');
   return {
     url: `http://${options.host ?? '127.0.0.1'}:${port}`,
+    metrics,
     async close() {
       closing = true;
+      for (const stream of following) stream.end();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       while (inflight > 0) await new Promise((r) => setTimeout(r, 20));
       server.closeAllConnections();
       await closed;
       agent.destroy();
-      await Promise.all(
-        [...upstreams.values()].map(
-          (u) =>
-            new Promise<void>((resolve) => {
-              u.server.close(() => resolve());
-              u.server.closeAllConnections();
-            }),
-        ),
-      );
     },
   };
 }
 
-function describe(u: Upstream) {
-  return {
-    name: u.fn.name,
-    image: u.fn.spec.image,
-    namespace: 'openfaas-fn',
-    invocationCount: u.invocationCount,
-    replicas: 1,
-    availableReplicas: 1,
-    envProcess: 'node index.js',
-    labels: u.fn.spec.labels ?? {},
-    annotations: u.fn.spec.annotations ?? {},
+/**
+ * GET /system/logs?name=&instance=&since=&tail=&follow=: newline-delimited JSON messages, as the
+ * provider streams them (faas-provider logs/handler.go); with follow, until the caller leaves.
+ */
+function streamLogs(req: IncomingMessage, res: ServerResponse, logs: FunctionLogs, provider: LocalProvider, following: Set<ServerResponse>): void {
+  const query = new URL(req.url ?? '/', 'http://gateway').searchParams;
+  const last = (key: string) => query.getAll(key).at(-1) ?? '';
+  const tail = last('tail');
+  const since = last('since');
+  const request: LogQuery = {
+    name: last('name'),
+    instance: last('instance') || undefined,
+    tail: tail ? Number(tail) : undefined,
+    since: since ? new Date(since) : undefined,
+    follow: ['1', 't', 'T', 'TRUE', 'true', 'True'].includes(last('follow')),
   };
-}
-
-function text(res: ServerResponse, status: number, body: string, callId?: string): void {
-  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', ...(callId ? { 'X-Call-Id': callId } : {}) });
-  res.end(body);
-}
-
-function json(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'Content-Type': 'application/json' });
-  res.end(JSON.stringify(body));
+  if ((tail && !/^-?\d+$/.test(tail)) || (since && Number.isNaN(request.since?.getTime()))) return send(res, { status: 422, body: 'could not parse the log request\n' });
+  if (!provider.replicasOf(request.name)) return send(res, { status: 500, body: 'function log request failed\n' });
+  res.writeHead(200, { 'Content-Type': 'application/x-ndjson', Connection: 'Keep-Alive' });
+  for (const message of logs.history(request)) res.write(`${JSON.stringify(message)}\n`);
+  if (!request.follow) return void res.end();
+  const stop = logs.follow(request, (message) => res.write(`${JSON.stringify(message)}\n`));
+  following.add(res);
+  res.once('close', () => {
+    stop();
+    following.delete(res);
+  });
 }

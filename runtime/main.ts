@@ -1,22 +1,25 @@
-/** `npm start`: the local OpenFaaS-compatible runtime with every function, and the storefront on it. */
+/** `npm start`: the local OpenFaaS-like runtime with every function, and the storefront on it. */
+import { join } from 'node:path';
 import { logLine } from '../core/log';
 import { startStorefront, storefrontConfig } from '../frontend/server';
-import { COOKIE_SECRET } from './secrets';
+import { BASIC_AUTH_FILE, COOKIE_SECRET_FILE } from './secrets';
 import { startShop } from './shop';
 
 async function main(): Promise<void> {
-  const shop = await startShop({ log: (line) => logLine('info', line) });
+  const shop = await startShop();
   const storefront = await startStorefront({
-    ...storefrontConfig({ ...process.env, COOKIE_SECRET: process.env.COOKIE_SECRET ?? shop.secrets[COOKIE_SECRET] }),
+    ...storefrontConfig({ ...process.env, COOKIE_SECRET: process.env.COOKIE_SECRET ?? shop.secrets[COOKIE_SECRET_FILE] }),
     gatewayUrl: shop.url,
   });
   const where = shop.store.kind === 'mongo' ? 'MongoDB' : `embedded store in ${shop.store.location}`;
+  const replicas = shop.provider.list().reduce((n, fn) => n + fn.replicas, 0);
   console.log(
     [
       ``,
       `  storefront  ${storefront.url}`,
-      `  gateway     ${shop.url}   (${shop.functions.length} functions on ${where}; try ${shop.url}/function/inventory-list)`,
-      `  /system/*   basic auth admin / contents of ${process.env.SECRETS_DIR}/basic-auth-password`,
+      `  gateway     ${shop.url}   (${shop.functions.length} functions, ${replicas} replica processes, on ${where}; try ${shop.url}/function/inventory-list)`,
+      `  /system/*   basic auth admin / contents of ${join(process.env.SECRETS_DIR as string, BASIC_AUTH_FILE)}`,
+      `  faas-cli    faas-cli login -g ${shop.url} -u admin --password-stdin < ${join(process.env.SECRETS_DIR as string, BASIC_AUTH_FILE)}`,
       ``,
     ].join('\n'),
   );

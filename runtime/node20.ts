@@ -76,6 +76,8 @@ export function node20App(handler: Node20Handler, env: TemplateEnv = {}): expres
 
   const invoke = (req: Request, res: Response) => {
     const send: Callback = (error, result) => {
+      // The watchdog answered already (exec_timeout): in the pod this write goes to a closed connection.
+      if (res.headersSent) return;
       if (error) {
         console.error(error);
         const text = (error as { toString?: () => string }).toString ? String(error) : error;

@@ -1,96 +1,206 @@
 /**
- * The whole backend in one process: every function of stack.yml, bundled, behind the local
- * gateway, on the embedded store (or MongoDB when configured). `npm start` runs this; the
- * integration tests start it the same way on a free port and a fresh data directory.
+ * The whole backend on one machine, as the cluster runs it: every function of stack.yml deployed
+ * from its bundle, each replica its own process (runtime/supervisor.ts), behind the local gateway
+ * (runtime/gateway.ts), scaled like OpenFaaS CE (runtime/scaling.ts), with the async queue and the
+ * order-sweep timer the cron-connector stands for; on the embedded store (or MongoDB when
+ * configured). `npm start` runs this; the integration tests start it the same way on a free port
+ * and a fresh data directory.
  */
-import { isAbsolute, join, resolve } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { seedCatalog } from '../core/catalog';
-import type { Node20Handler } from '../core/node20';
-import { closeStores, openStore, openWrappedStore, storeTarget, type StoreTarget } from '../core/store/open';
+import { logLine } from '../core/log';
+import { SECRET_NAMES } from '../core/secrets';
+import { closeStores, openStore, storeTarget, type StoreTarget } from '../core/store/open';
 import { readCatalog } from '../seed/catalog';
-import { ROOT, buildIfStale } from './build';
+import { DIST_DIR, REPLICA_ENTRY, ROOT, buildIfStale } from './build';
+import { deploymentFromStack } from './deployments';
 import { Faults } from './faults';
-import { startGateway, type LoadedFunction } from './gateway';
+import { startGateway } from './gateway';
 import { importNedbData } from './import-nedb';
-import { BASIC_AUTH_SECRET, ensureLocalSecrets } from './secrets';
+import { FunctionLogs } from './logs';
+import { LocalProvider } from './provider';
+import { AsyncQueue } from './queue';
+import { Autoscaler, CE_AUTOSCALING, type AutoscalerSettings } from './scaling';
+import { BASIC_AUTH_FILE, SecretFiles, ensureLocalSecrets } from './secrets';
 import { readStack } from './stack';
+import type { SupervisorOptions } from './supervisor';
+import { parseDuration } from './watchdog';
 
 export interface ShopOptions {
   port?: number;
   dataDir?: string;
   secretsDir?: string;
   stackFile?: string;
-  log?: (line: string) => void;
   /** Fault injection at /system/faults (reliability tests); also SHOP_FAULT_INJECTION=1. */
   faults?: boolean;
   /** How often the runtime calls order-sweep, as the cron-connector does in the cluster; 0: never. */
   sweepEveryMs?: number;
+  /** CE's autoscaling rule (true), with other timings (tests), or off (false; also AUTOSCALE=0). */
+  autoscale?: boolean | AutoscalerSettings;
+  /** Replicas to start with, per function, instead of its scale.min (held to its bounds). */
+  replicas?: Record<string, number>;
+  /** Print what the replicas write (their JSON logs) on this process's stdout; on unless LOG_LEVEL=silent. */
+  echoFunctionLogs?: boolean;
+  /** The first restart delay of a replica that died (REPLICA_RESTART_DELAY_MS, 1000); it doubles each time. */
+  restartDelayMs?: number;
 }
 
 export interface RunningShop {
   url: string;
   store: StoreTarget;
+  /** The runtime's secrets by file name: the token secrets, and its own (openfaas/basic-auth-password...). */
   secrets: Record<string, string>;
   functions: string[];
+  provider: LocalProvider;
+  logs: FunctionLogs;
   faults?: Faults;
   stop(): Promise<void>;
 }
 
+/**
+ * Function configuration the runtime's own environment overrides when set (a developer or a test
+ * tuning timeouts locally); in the cluster these come from stack.yml only.
+ */
+const LOCAL_OVERRIDES = ['LOG_LEVEL', 'RESERVATION_TTL_SECONDS', 'CART_TTL_DAYS', 'GATEWAY_TIMEOUT_MS', 'SQLITE_BUSY_TIMEOUT_MS'];
+/** Passed on to every replica, as a pod's image and the cluster provide them. */
+const PASSED_ON = ['PATH', 'HOME', 'TZ', 'NODE_OPTIONS', 'MONGO_URL', 'MONGO_DB', 'NODE_EXTRA_CA_CERTS'];
+const IN_CLUSTER_GATEWAY = 'http://gateway.openfaas:8080';
+
+const log = (msg: string, fields?: Record<string, unknown>) => logLine('info', msg, fields);
+const pick = (env: NodeJS.ProcessEnv, names: readonly string[]) =>
+  Object.fromEntries(names.filter((n) => env[n] !== undefined && env[n] !== '').map((n) => [n, env[n] as string]));
+
 export async function startShop(options: ShopOptions = {}): Promise<RunningShop> {
-  const log = options.log ?? (() => {});
-  const secretsDir = resolve(options.secretsDir ?? process.env.SECRETS_DIR ?? join(ROOT, '.secrets'));
+  const env = process.env;
+  const secretsDir = resolve(options.secretsDir ?? env.SECRETS_DIR ?? join(ROOT, '.secrets'));
   const secrets = ensureLocalSecrets(secretsDir);
-  // The functions read these, as they read their environment and secret mounts in a pod.
-  process.env.SECRETS_DIR = secretsDir;
-  process.env.DATA_DIR = resolve(options.dataDir ?? process.env.DATA_DIR ?? join(ROOT, 'data'));
+  const dataDir = resolve(options.dataDir ?? env.DATA_DIR ?? join(ROOT, 'data'));
+  // This process reads the store and the secrets too (seeding, the tests looking at the data).
+  Object.assign(process.env, { SECRETS_DIR: secretsDir, DATA_DIR: dataDir });
 
-  await buildIfStale(log);
+  await buildIfStale((line) => log(line));
   const stack = readStack(options.stackFile ?? join(ROOT, 'stack.yml'));
-  const functions: LoadedFunction[] = Object.entries(stack.functions).map(([name, spec]) => {
-    const dir = isAbsolute(spec.handler) ? spec.handler : join(ROOT, spec.handler);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the template loads handlers with require, so do we
-    const handler = require(join(dir, 'handler.js')) as Node20Handler;
-    if (typeof handler !== 'function') throw new Error(`${dir}/handler.js does not export a function (module.exports = handler)`);
-    return { name, spec, handler };
-  });
-
   const target = storeTarget();
-  if (target.kind === 'embedded') await importNedbData(target.location, log);
-  const faults = options.faults || process.env.SHOP_FAULT_INJECTION === '1' ? new Faults() : undefined;
-  const store = faults ? await openWrappedStore(target, (s) => faults.wrapStore(s)) : await openStore(target);
-  if ((await store.countProducts()) === 0) {
-    const summary = await seedCatalog(store, readCatalog());
-    log(`seeded the catalog: ${summary.created} products`);
-  }
+  if (target.kind === 'embedded') await importNedbData(target.location, (line) => log(line));
+  const store = await openStore(target);
+  if ((await store.countProducts()) === 0) log(`seeded the catalog: ${(await seedCatalog(store, readCatalog())).created} products`);
 
-  const gateway = await startGateway(functions, {
-    port: options.port ?? Number(process.env.GATEWAY_PORT ?? 8080),
-    basicAuthPassword: secrets[BASIC_AUTH_SECRET] as string,
-    faults,
+  const runDir = mkdtempSync(join(tmpdir(), 'openfaas-shop-run-'));
+  const logs = new FunctionLogs();
+  const echo = options.echoFunctionLogs ?? env.LOG_LEVEL !== 'silent';
+  const faultsOn = options.faults || env.SHOP_FAULT_INJECTION === '1';
+  // Replicas ask the runtime before each store operation a fault plan names (runtime/replica.ts).
+  const faults = faultsOn ? new Faults((operations) => provider.names().forEach((n) => provider.replicasOf(n)?.broadcast({ type: 'faults', operations }))) : undefined;
+  /** Slowed store operations per replica: those of a replica that dies never finish. */
+  const slowByReplica = new Map<string, number>();
+  const supervisor: SupervisorOptions = {
+    replicaEntry: REPLICA_ENTRY,
+    restartDelayMs: options.restartDelayMs ?? (Number(env.REPLICA_RESTART_DELAY_MS) || 1_000),
+    maxRestartDelayMs: 30_000,
+    restartResetMs: 60_000,
+    drainTimeoutMs: 15_000,
+    onLine: (name, instance, line) => {
+      logs.append(name, instance, line);
+      if (echo) process.stdout.write(`${line}\n`);
+    },
+    onMessage: (replica, message) => {
+      if (!faults) return;
+      if (message.type === 'ready') replica.send({ type: 'faults', operations: faults.storeOperations() });
+      if (message.type === 'store-fault?') {
+        const fault = faults.forStoreOperation(message.operation);
+        if (fault?.mode === 'slow') slowByReplica.set(replica.instance, (slowByReplica.get(replica.instance) ?? 0) + 1);
+        replica.send({ type: 'store-fault', id: message.id, fault });
+      }
+      if (message.type === 'slow-done') {
+        slowByReplica.set(replica.instance, (slowByReplica.get(replica.instance) ?? 1) - 1);
+        faults.slowDone();
+      }
+    },
+    onExit: (replica) => {
+      faults?.slowDone(slowByReplica.get(replica.instance) ?? 0);
+      slowByReplica.delete(replica.instance);
+    },
+    log: (line, fields) => log(line, fields),
+  };
+  const gatewayAliases: Record<string, string> = {};
+  const provider = new LocalProvider({
+    supervisor,
+    secrets: new SecretFiles(secretsDir),
+    bundlesDir: DIST_DIR,
+    runDir,
+    baseEnv: { ...pick(env, PASSED_ON), DATA_DIR: dataDir, ...(faultsOn ? { SHOP_FAULT_INJECTION: '1' } : {}) },
+    overrideEnv: pick(env, LOCAL_OVERRIDES),
+    gatewayAliases,
+    optionalSecrets: [SECRET_NAMES.mongoUrl],
   });
-  process.env.GATEWAY_URL = gateway.url;
+  const autoscale = options.autoscale ?? env.AUTOSCALE !== '0';
+  const scaled = { functions: () => provider.names(), bounds: (n: string) => provider.bounds(n), replicas: (n: string) => provider.replicasOf(n)?.desired ?? 0, setReplicas: (n: string, r: number) => provider.setReplicas(n, r) };
+  const autoscaler = autoscale ? new Autoscaler(scaled, autoscale === true ? CE_AUTOSCALING : autoscale) : undefined;
+  const queue = await AsyncQueue.open(target, { gatewayUrl: () => gateway.url, concurrency: 4, leaseMs: 60_000, pollMs: 500, log: (line, fields) => log(line, fields) });
+  const execTimeouts = Object.values(stack.functions).map((fn) => parseDuration(fn.environment?.exec_timeout, 10_000));
+  const gateway = await startGateway({
+    port: options.port ?? Number(env.GATEWAY_PORT ?? 8080),
+    basicAuthPassword: secrets[BASIC_AUTH_FILE] as string,
+    provider,
+    logs,
+    queue,
+    autoscaler,
+    faults,
+    waitForReplicaMs: 20_000,
+    upstreamTimeoutMs: Math.max(...execTimeouts) + 5_000,
+    maxAsyncBodyBytes: 1024 * 1024,
+    version: { release: (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version, sha: 'local' },
+    log: (line, fields) => log(line, fields),
+  });
+  gatewayAliases[IN_CLUSTER_GATEWAY] = gateway.url;
 
-  const sweepEveryMs = options.sweepEveryMs ?? Number(process.env.SWEEP_EVERY_MS ?? 60_000);
-  const sweeper =
-    sweepEveryMs > 0 && functions.some((f) => f.name === 'order-sweep')
-      ? setInterval(() => {
-          fetch(`${gateway.url}/function/order-sweep`, { method: 'POST' }).then(
-            (res) => res.arrayBuffer(),
-            (error: unknown) => log(`order-sweep could not be called: ${String(error)}`),
-          );
-        }, sweepEveryMs).unref()
-      : undefined;
+  try {
+    for (const [name, fn] of Object.entries(stack.functions)) {
+      const answer = provider.deploy(deploymentFromStack(name, fn), options.replicas?.[name]);
+      if (answer.status !== 202) throw new Error(`${name} could not be deployed: ${String(answer.body)}`);
+    }
+    const ready = await Promise.all(provider.names().map((n) => provider.replicasOf(n)?.whenReady(60_000)));
+    if (!ready.every(Boolean)) throw new Error('a function did not come up within a minute; its output is above');
+  } catch (error) {
+    await gateway.close();
+    await provider.stop();
+    await queue.stop();
+    throw error;
+  }
+  queue.start();
+  autoscaler?.start();
+
+  const sweepEveryMs = options.sweepEveryMs ?? Number(env.SWEEP_EVERY_MS ?? 60_000);
+  const sweep = async () => {
+    // A backlog larger than one batch (an upgrade's data moved on at start) is swept run after run.
+    for (let run = 0; run < 1_000; run++) {
+      const res = await fetch(`${gateway.url}/function/order-sweep`, { method: 'POST' });
+      const report = (await res.json().catch(() => ({}))) as { more?: boolean };
+      if (!report.more) return;
+    }
+  };
+  const sweepNow = () => void sweep().catch((error: unknown) => log('order-sweep could not be called', { error: String(error) }));
+  const sweeper = sweepEveryMs > 0 && provider.names().includes('order-sweep') ? setInterval(sweepNow, sweepEveryMs).unref() : undefined;
+  if (sweeper) sweepNow();
 
   return {
     url: gateway.url,
     store: target,
     secrets,
-    functions: functions.map((f) => f.name),
+    functions: provider.names(),
+    provider,
+    logs,
     faults,
     async stop() {
       clearInterval(sweeper);
+      autoscaler?.stop();
+      await queue.stop();
       await gateway.close();
+      await provider.stop();
       await closeStores();
+      rmSync(runDir, { recursive: true, force: true });
     },
   };
 }

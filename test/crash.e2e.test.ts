@@ -4,6 +4,8 @@
  * confirmed, and once the abandoned checkouts are swept the stock invariant must hold,
  * checked from the data files themselves.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { openEmbeddedStore } from '../core/store/embedded';
 import { newIdempotencyKey, newShopperId, request } from './support/fixtures';
 import { checkInvariant, ordersOf, report } from './support/invariant';
@@ -27,8 +29,17 @@ it('keeps every acknowledged order through SIGKILL, and the stock invariant afte
   const acknowledged = new Map<string, string>(); // order id -> shopper
   let sent = 0;
   let unanswered = 0;
-  let shop = await home.start(env);
-  const admin = { authorization: `Bearer ${(await import('node:fs')).readFileSync(`${home.dir}/secrets/shop-admin-token`, 'utf8')}` };
+  // Two replicas of the checkout and of the reservation, as the cluster would run them under load.
+  const startWithReplicas = async () => {
+    const started = await home.start(env);
+    for (const name of ['order-create', 'inventory-reserve']) {
+      const res = await fetch(`http://127.0.0.1:${home.port}/system/scale-function/${name}`, { method: 'POST', headers: { authorization: home.basicAuth() }, body: JSON.stringify({ serviceName: name, replicas: 2 }) });
+      expect(res.status).toBe(202);
+    }
+    return started;
+  };
+  let shop = await startWithReplicas();
+  const admin = { authorization: `Bearer ${readFileSync(join(home.dir, 'secrets', 'shop-admin-token'), 'utf8')}` };
 
   for (let round = 0; round < profile.rounds; round++) {
     await request(home.fn('inventory-restock'), { headers: admin, body: { productId: 'espresso-tamper', stock: 30 } });
@@ -62,7 +73,7 @@ it('keeps every acknowledged order through SIGKILL, and the stock invariant afte
     const statuses = await Promise.all(answers);
     unanswered += statuses.filter((s) => s === 0).length;
     expect(await shop.exited).toBeNull(); // killed by the signal
-    shop = await home.start(env);
+    shop = await startWithReplicas();
 
     for (const [orderId, shopperId] of acknowledged) {
       const order = await request(home.fn('order-get'), { query: { id: orderId, shopperId } });

@@ -26,7 +26,8 @@ beforeAll(async () => {
   // Short gateway timeouts so that slow and dying functions show up within seconds.
   process.env.GATEWAY_TIMEOUT_MS = '400';
   process.env.RESERVATION_TTL_SECONDS = '0';
-  t = await startTestShop({ faults: true });
+  // Two replicas of the checkout and of the reservation, each its own process, racing on one store.
+  t = await startTestShop({ faults: true, replicas: { 'order-create': 2, 'inventory-reserve': 2 } });
 });
 afterAll(async () => {
   delete process.env.RESERVATION_TTL_SECONDS;
@@ -34,7 +35,7 @@ afterAll(async () => {
 });
 
 const admin = () => ({ authorization: `Bearer ${t.shop.secrets['shop-admin-token']}` });
-const basicAuth = () => `Basic ${Buffer.from(`admin:${t.shop.secrets['basic-auth-password']}`).toString('base64')}`;
+const basicAuth = () => t.admin();
 const restock = (productId: string, stock: number) => t.call('inventory-restock', { headers: admin(), body: { productId, stock } });
 
 async function shopperWith(lines: [string, number][]): Promise<string> {

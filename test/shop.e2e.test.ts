@@ -107,8 +107,7 @@ describe('the shop through the gateway', () => {
   it('lists its functions at /system/functions behind basic auth, as the real gateway does', async () => {
     const url = `${t.shop.url}/system/functions`;
     expect((await fetch(url)).status).toBe(401);
-    const auth = `Basic ${Buffer.from(`admin:${t.shop.secrets['basic-auth-password']}`).toString('base64')}`;
-    const res = await fetch(url, { headers: { authorization: auth } });
+    const res = await fetch(url, { headers: { authorization: t.admin() } });
     const list = (await res.json()) as { name: string; image: string; replicas: number; invocationCount: number }[];
     expect(list).toHaveLength(15);
     expect(list.find((f) => f.name === 'inventory-list')).toMatchObject({ replicas: 1, image: expect.stringContaining('/shop-inventory-list:') });

@@ -181,10 +181,10 @@ function indexSql(table: string, spec: IndexSpec): string {
   return `CREATE INDEX IF NOT EXISTS ${name} ON ${table} (${fields.map(([f, d]) => `${column(f)}${d === -1 ? ' DESC' : ''}`).join(', ')})`;
 }
 
-const COLLECTIONS = Object.keys(SHOP_INDEXES) as (keyof typeof SHOP_INDEXES)[];
+export type IndexSpecs = Record<string, readonly IndexSpec[]>;
 
-/** Opens (and creates, the first time) the database file with the shop's tables and indexes. */
-function openDatabase(file: string, busyTimeoutMs: number): SqliteDatabase {
+/** Opens (and creates, the first time) the database file with the tables and indexes of `specs`. */
+function openDatabase(file: string, busyTimeoutMs: number, specs: IndexSpecs): SqliteDatabase {
   const db = new Database(file, { timeout: busyTimeoutMs });
   try {
     db.pragma('journal_mode = WAL');
@@ -192,9 +192,9 @@ function openDatabase(file: string, busyTimeoutMs: number): SqliteDatabase {
     // The WAL is cut back to this size after checkpoints instead of keeping its largest size.
     db.pragma('journal_size_limit = 67108864');
     db.transaction(() => {
-      for (const table of COLLECTIONS) {
+      for (const [table, indexes] of Object.entries(specs)) {
         db.exec(`CREATE TABLE IF NOT EXISTS ${table} (id TEXT NOT NULL UNIQUE, doc BLOB NOT NULL)`);
-        for (const spec of SHOP_INDEXES[table]) db.exec(indexSql(table, spec));
+        for (const spec of indexes) db.exec(indexSql(table, spec));
       }
     }).immediate();
     return db;
@@ -218,7 +218,12 @@ export function busyTimeoutFromEnv(env: NodeJS.ProcessEnv = process.env): number
   return env.SQLITE_BUSY_TIMEOUT_MS && Number.isInteger(ms) && ms >= 0 ? ms : DEFAULT_BUSY_TIMEOUT_MS;
 }
 
-export async function openEmbeddedStore(dataDir: string, options: EmbeddedOptions = {}): Promise<ShopStore> {
+/** Collections in the database of DATA_DIR, one per name of `specs`, with its indexes. */
+export function openEmbeddedCollections<K extends string>(
+  dataDir: string,
+  specs: Record<K, readonly IndexSpec[]>,
+  options: EmbeddedOptions = {},
+): { collections: Record<K, Collection<{ _id: string }>>; close(): void } {
   mkdirSync(dataDir, { recursive: true });
   const file = join(dataDir, DATABASE_FILE);
   if (!existsSync(file) && LEGACY_FILES.some((f) => existsSync(join(dataDir, f)))) {
@@ -227,11 +232,14 @@ export async function openEmbeddedStore(dataDir: string, options: EmbeddedOption
         `Start the shop once with \`npm start\` (DATA_DIR=${dataDir}): it imports them into ${DATABASE_FILE}.`,
     );
   }
-  const db = openDatabase(file, options.busyTimeoutMs ?? busyTimeoutFromEnv());
-  const collections = Object.fromEntries(COLLECTIONS.map((table) => [table, sqliteCollection(db, table, SHOP_INDEXES[table])])) as unknown as ShopCollections;
-  return new DocumentStore(collections, async () => {
-    db.close();
-  });
+  const db = openDatabase(file, options.busyTimeoutMs ?? busyTimeoutFromEnv(), specs);
+  const collections = Object.fromEntries(Object.entries<readonly IndexSpec[]>(specs).map(([table, indexes]) => [table, sqliteCollection(db, table, indexes)]));
+  return { collections: collections as Record<K, Collection<{ _id: string }>>, close: () => db.close() };
+}
+
+export async function openEmbeddedStore(dataDir: string, options: EmbeddedOptions = {}): Promise<ShopStore> {
+  const { collections, close } = openEmbeddedCollections(dataDir, SHOP_INDEXES, options);
+  return new DocumentStore(collections as unknown as ShopCollections, async () => close());
 }
 
 /**
@@ -242,10 +250,10 @@ export function createDatabaseFrom(dataDir: string, docs: Partial<Record<keyof S
   const file = join(dataDir, DATABASE_FILE);
   const building = `${file}.importing`;
   for (const leftover of [building, `${building}-wal`, `${building}-shm`]) rmSync(leftover, { force: true });
-  const db = openDatabase(building, DEFAULT_BUSY_TIMEOUT_MS);
+  const db = openDatabase(building, DEFAULT_BUSY_TIMEOUT_MS, SHOP_INDEXES);
   try {
     db.transaction(() => {
-      for (const table of COLLECTIONS) {
+      for (const table of Object.keys(SHOP_INDEXES) as (keyof ShopCollections)[]) {
         const insert = db.prepare(`INSERT INTO ${table} (id, doc) VALUES (?, jsonb(?)) ON CONFLICT (id) DO NOTHING`);
         for (const doc of docs[table] ?? []) insert.run(doc._id, JSON.stringify(doc));
       }

@@ -40,27 +40,38 @@ function collection<T extends { _id: string } & Document>(c: MongoCollection<T>)
   };
 }
 
-async function ensureIndexes(db: Db, name: string, specs: readonly IndexSpec[]): Promise<void> {
-  for (const spec of specs) await db.collection(name).createIndex(spec);
-}
-
-export async function openMongoStore(url: string, dbName?: string): Promise<ShopStore> {
+/** Collections of the database, one per name of `specs`, with their indexes created (idempotently). */
+export async function openMongoCollections<K extends string>(
+  url: string,
+  dbName: string | undefined,
+  specs: Record<K, readonly IndexSpec[]>,
+  prepare: (db: Db) => Promise<void> = async () => {},
+): Promise<{ collections: Record<K, Collection<{ _id: string }>>; close(): Promise<void> }> {
   const client = new MongoClient(url, { maxPoolSize: 20, serverSelectionTimeoutMS: 5_000, connectTimeoutMS: 5_000, appName: 'openfaas-shop' });
   await client.connect();
   try {
     const db = client.db(dbName);
-    for (const [name, specs] of Object.entries(SHOP_INDEXES)) await ensureIndexes(db, name, specs);
-    // The version before this one looked holds up by order with a wildcard index; holds no longer pile up.
-    await db
-      .collection('products')
-      .dropIndex('holds.$**_1')
-      .catch((error: unknown) => {
-        if (!(error instanceof MongoServerError && (error.code === INDEX_NOT_FOUND || error.codeName === 'NamespaceNotFound'))) throw error;
-      });
-    const collections = Object.fromEntries(Object.keys(SHOP_INDEXES).map((name) => [name, collection(db.collection<{ _id: string }>(name))])) as unknown as ShopCollections;
-    return new DocumentStore(collections, () => client.close());
+    for (const [name, indexes] of Object.entries<readonly IndexSpec[]>(specs)) for (const spec of indexes) await db.collection(name).createIndex(spec);
+    await prepare(db);
+    const collections = Object.fromEntries(Object.keys(specs).map((name) => [name, collection(db.collection<{ _id: string }>(name))]));
+    return { collections: collections as Record<K, Collection<{ _id: string }>>, close: () => client.close() };
   } catch (error) {
     await client.close();
     throw error;
   }
+}
+
+/** The version before this one looked holds up by order with a wildcard index; holds no longer pile up. */
+async function dropHoldsIndex(db: Db): Promise<void> {
+  await db
+    .collection('products')
+    .dropIndex('holds.$**_1')
+    .catch((error: unknown) => {
+      if (!(error instanceof MongoServerError && (error.code === INDEX_NOT_FOUND || error.codeName === 'NamespaceNotFound'))) throw error;
+    });
+}
+
+export async function openMongoStore(url: string, dbName?: string): Promise<ShopStore> {
+  const { collections, close } = await openMongoCollections(url, dbName, SHOP_INDEXES, dropHoldsIndex);
+  return new DocumentStore(collections as unknown as ShopCollections, close);
 }

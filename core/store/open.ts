@@ -2,19 +2,21 @@
  * Picks and opens the store: MongoDB when the `mongo-url` secret (or MONGO_URL) is set,
  * else the embedded store in DATA_DIR (default ./data).
  *
- * One store per process and target. The registry lives on globalThis because every function
- * bundle carries its own copy of this module, and the local runtime loads all of them into
- * one process: they must still share one embedded store (two on one file corrupt it) and
- * one MongoClient.
+ * One store per process and target, reused by every call (one MongoClient per replica). The
+ * registry lives on globalThis because every function bundle carries its own copy of this
+ * module, and a process that loads several (tests, the benches) must still share one.
  */
 import { resolve } from 'node:path';
 import { shopError } from '../errors';
 import { SECRET_NAMES, readSecret } from '../secrets';
+import type { Collection, IndexSpec } from './collection';
 import type { ShopStore } from './store';
 
 const REGISTRY = Symbol.for('openfaas-shop.stores');
 type Registry = Map<string, Promise<ShopStore>>;
 const registry = ((globalThis as Record<symbol, unknown>)[REGISTRY] ??= new Map()) as Registry;
+/** Set by the local runtime's replicas when fault injection is on (runtime/replica.ts). */
+const WRAPPER = Symbol.for('openfaas-shop.store-wrapper');
 
 export interface StoreTarget {
   kind: 'mongo' | 'embedded';
@@ -34,7 +36,8 @@ export function openStore(target: StoreTarget = storeTarget()): Promise<ShopStor
   const key = keyOf(target);
   let store = registry.get(key);
   if (!store) {
-    store = connect(target);
+    const wrap = (globalThis as Record<symbol, unknown>)[WRAPPER] as ((s: ShopStore) => ShopStore) | undefined;
+    store = wrap ? connect(target).then(wrap) : connect(target);
     registry.set(key, store);
     // A failed open is not cached: the next call tries again (the database may be back).
     store.catch(() => registry.delete(key));
@@ -59,13 +62,17 @@ async function connect(target: StoreTarget): Promise<ShopStore> {
 }
 
 /**
- * Opens the store and puts `wrap(store)` in its place for everyone in this process (the local
- * runtime's fault injection wraps it this way).
+ * Collections of the store's database for the local runtime's own records (its queue of async
+ * calls), beside the shop's, with the same semantics and durability.
  */
-export async function openWrappedStore(target: StoreTarget, wrap: (store: ShopStore) => ShopStore): Promise<ShopStore> {
-  const wrapped = wrap(await openStore(target));
-  registry.set(keyOf(target), Promise.resolve(wrapped));
-  return wrapped;
+export async function openCollections<K extends string>(target: StoreTarget, specs: Record<K, readonly IndexSpec[]>): Promise<{ collections: Record<K, Collection<{ _id: string }>>; close(): Promise<void> }> {
+  if (target.kind === 'mongo') {
+    const { openMongoCollections } = await import('./mongo');
+    return openMongoCollections(target.location, process.env.MONGO_DB || undefined, specs);
+  }
+  const { openEmbeddedCollections } = await import('./embedded');
+  const opened = openEmbeddedCollections(target.location, specs);
+  return { collections: opened.collections, close: async () => opened.close() };
 }
 
 /** Closes every store this process opened (clean shutdown, tests). */

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../../runtime/build';
+import { BASIC_AUTH_FILE } from '../../runtime/secrets';
 import { freePort } from './fixtures';
 
 export interface ShopProcess {
@@ -23,6 +24,8 @@ export interface ShopProcessHome {
   port: number;
   storefrontPort: number;
   fn(name: string): string;
+  /** The Authorization header of the gateway's admin user (once started). */
+  basicAuth(): string;
   start(env?: Record<string, string>): Promise<ShopProcess>;
   /** Kills whatever is still running and deletes the folder. */
   dispose(): void;
@@ -65,6 +68,7 @@ export async function shopProcessHome(): Promise<ShopProcessHome> {
     port,
     storefrontPort,
     fn: (name) => `http://127.0.0.1:${port}/function/${name}`,
+    basicAuth: () => `Basic ${Buffer.from(`admin:${readFileSync(join(dir, 'secrets', BASIC_AUTH_FILE), 'utf8').trim()}`).toString('base64')}`,
     start,
     dispose() {
       for (const child of started) if (child.exitCode === null && child.signalCode === null) process.kill(-(child.pid as number), 'SIGKILL');

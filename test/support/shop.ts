@@ -5,11 +5,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DATABASE_FILE } from '../../core/store/embedded';
+import { BASIC_AUTH_FILE } from '../../runtime/secrets';
 import { startShop, type RunningShop, type ShopOptions } from '../../runtime/shop';
 import { request, type CallOptions } from './fixtures';
 
 export interface TestShop {
   shop: RunningShop;
+  /** The Authorization header of the gateway's admin user. */
+  admin(): string;
   dataDir: string;
   call(fn: string, options?: CallOptions): ReturnType<typeof request>;
   restart(): Promise<void>;
@@ -37,12 +40,18 @@ export function storeFingerprint(dataDir: string): string {
   }
 }
 
-export async function startTestShop(extra: Pick<ShopOptions, 'faults'> & { prepare?: (dataDir: string) => Promise<void> } = {}): Promise<TestShop> {
+/**
+ * Tests choose: no autoscaling (a suite that wants it turns it on), no timer sweeps, replicas
+ * restarted after 200 ms, and the replicas' logs kept (for /system/logs) but not printed.
+ */
+export async function startTestShop(
+  extra: Pick<ShopOptions, 'faults' | 'replicas' | 'autoscale'> & { prepare?: (dataDir: string) => Promise<void> } = {},
+): Promise<TestShop> {
   const { prepare, ...shopOptions } = extra;
   const dir = mkdtempSync(join(tmpdir(), 'shop-e2e-'));
   const dataDir = join(dir, 'data');
   await prepare?.(dataDir);
-  const options = { port: 0, dataDir, secretsDir: join(dir, 'secrets'), sweepEveryMs: 0, ...shopOptions };
+  const options: ShopOptions = { port: 0, dataDir, secretsDir: join(dir, 'secrets'), sweepEveryMs: 0, autoscale: false, echoFunctionLogs: false, restartDelayMs: 200, ...shopOptions };
   const shop = await startShop(options);
   // A restart comes back on the same address, as the cluster's gateway would.
   options.port = Number(new URL(shop.url).port);
@@ -50,6 +59,7 @@ export async function startTestShop(extra: Pick<ShopOptions, 'faults'> & { prepa
   const handle: TestShop = {
     shop,
     dataDir,
+    admin: () => `Basic ${Buffer.from(`admin:${handle.shop.secrets[BASIC_AUTH_FILE]}`).toString('base64')}`,
     call: (fn, callOptions) => request(`${handle.shop.url}/function/${fn}`, callOptions),
     async restart() {
       await handle.shop.stop();

@@ -1,0 +1,92 @@
+/**
+ * One replica of a function: the process a pod runs. It loads the function's bundle
+ * (FUNCTION_HANDLER, dist/functions/NAME/handler.js) into the node20 template's app, puts the
+ * watchdog in front, listens on a loopback port of its own and tells the supervisor which
+ * (IPC). SIGTERM drains calls in flight, then exits. Built into dist/runtime/replica.js.
+ *
+ * With SHOP_FAULT_INJECTION=1, the function's store asks the supervisor, before each store
+ * operation a fault plan names, whether to fail, hang or be slow (runtime/faults.ts decides,
+ * so that a plan counts across every replica).
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ShopStore } from '../core/store/store';
+import { node20App } from './node20';
+import { watchdog, watchdogOptions } from './watchdog';
+
+export interface StoreFault {
+  mode: 'fail' | 'hang' | 'slow';
+  delayMs?: number;
+}
+export type ToSupervisor = { type: 'ready'; port: number } | { type: 'store-fault?'; id: number; operation: string } | { type: 'slow-done' };
+export type ToReplica = { type: 'faults'; operations: string[] } | { type: 'store-fault'; id: number; fault: StoreFault | null };
+
+/** Read by core/store/open.ts: every store this process opens is wrapped with it. */
+export const STORE_WRAPPER = Symbol.for('openfaas-shop.store-wrapper');
+
+const send = (message: ToSupervisor) => process.send?.(message);
+
+function injectStoreFaults(): void {
+  let planned = new Set<string>();
+  let nextId = 0;
+  const answers = new Map<number, (fault: StoreFault | null) => void>();
+  process.on('message', (message: ToReplica) => {
+    if (message.type === 'faults') planned = new Set(message.operations);
+    if (message.type === 'store-fault') {
+      answers.get(message.id)?.(message.fault);
+      answers.delete(message.id);
+    }
+  });
+  const ask = (operation: string) =>
+    new Promise<StoreFault | null>((resolve) => {
+      const id = ++nextId;
+      answers.set(id, resolve);
+      send({ type: 'store-fault?', id, operation });
+    });
+  (globalThis as Record<symbol, unknown>)[STORE_WRAPPER] = (store: ShopStore): ShopStore =>
+    new Proxy(store, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        if (typeof value !== 'function' || !planned.has(String(property))) return value;
+        return async (...args: unknown[]) => {
+          const fault = await ask(String(property));
+          if (!fault) return value.apply(target, args);
+          if (fault.mode === 'hang') return new Promise(() => {}); // the process died here
+          if (fault.mode === 'slow') {
+            await new Promise((r) => setTimeout(r, fault.delayMs ?? 1_000));
+            try {
+              return await value.apply(target, args);
+            } finally {
+              send({ type: 'slow-done' });
+            }
+          }
+          const error = new Error(`injected fault: ${String(property)} failed`);
+          error.name = 'MongoNetworkError'; // the database unreachable
+          throw error;
+        };
+      },
+    });
+}
+
+function main(): void {
+  const handlerFile = process.env.FUNCTION_HANDLER;
+  if (!handlerFile) throw new Error('FUNCTION_HANDLER names the function bundle to serve');
+  if (process.env.SHOP_FAULT_INJECTION === '1') injectStoreFaults();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the template loads handlers with require, so does a replica
+  const handler = require(handlerFile);
+  if (typeof handler !== 'function') throw new Error(`${handlerFile} does not export a function (module.exports = handler)`);
+  const dog = watchdog(node20App(handler, process.env), watchdogOptions(process.env));
+  const server = http.createServer(dog.listener);
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, '127.0.0.1', () => send({ type: 'ready', port: (server.address() as AddressInfo).port }));
+  // The supervisor is gone (npm start was killed): so is the pod.
+  process.once('disconnect', () => process.exit(0));
+  process.once('SIGTERM', () => {
+    void dog.drain().then(() => {
+      server.close(() => process.exit(0));
+      server.closeIdleConnections();
+    });
+  });
+}
+
+main();

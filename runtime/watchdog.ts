@@ -1,0 +1,94 @@
+/**
+ * The OpenFaaS of-watchdog's behaviour in front of the node20 template, as it runs in every
+ * function pod (HTTP mode):
+ * - `/_/health` answers 200 while the replica takes calls, 503 once it is draining;
+ * - `max_inflight` calls at most, further ones answer 429 (0: no limit);
+ * - a call still running after `exec_timeout` answers 504 with an empty body, while the handler
+ *   runs on to its end, as the template's process does when the watchdog gives up on it;
+ * - `drain()` (SIGTERM) stops taking calls and resolves when those in flight are done.
+ */
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+
+export interface WatchdogOptions {
+  execTimeoutMs: number;
+  /** 0: no limit. */
+  maxInflight: number;
+}
+
+export interface Watchdog {
+  listener: RequestListener;
+  inflight(): number;
+  /** Stops taking calls; resolves when every call in flight has answered. */
+  drain(): Promise<void>;
+}
+
+/** Go durations as the watchdog reads them: "10s", "1m30s", "500ms"; a bare number is seconds. */
+export function parseDuration(text: string | undefined, fallbackMs: number): number {
+  if (!text) return fallbackMs;
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  let consumed = 0;
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  for (let match = re.exec(text); match; match = re.exec(text)) {
+    total += Number(match[1]) * (units[match[2] as string] ?? 0);
+    consumed = re.lastIndex;
+  }
+  return consumed === text.length && total > 0 ? total : fallbackMs;
+}
+
+export const DEFAULT_EXEC_TIMEOUT_MS = 10_000;
+
+/** The watchdog's settings from a function's environment (stack.yml `environment`). */
+export function watchdogOptions(env: Record<string, string | undefined>): WatchdogOptions {
+  return { execTimeoutMs: parseDuration(env.exec_timeout, DEFAULT_EXEC_TIMEOUT_MS), maxInflight: Number(env.max_inflight) || 0 };
+}
+
+export function watchdog(upstream: RequestListener, options: WatchdogOptions): Watchdog {
+  let inflight = 0;
+  let draining = false;
+  let drained: (() => void) | undefined;
+  const settle = () => {
+    if (draining && inflight === 0) drained?.();
+  };
+
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
+    if (req.url === '/_/health' && (req.method === 'GET' || req.method === 'HEAD')) {
+      res.writeHead(draining ? 503 : 200, { 'Content-Type': 'text/plain' });
+      return void res.end(draining ? 'Service Unavailable' : 'OK');
+    }
+    if (draining) {
+      res.writeHead(503, { 'Content-Type': 'text/plain', Connection: 'close' });
+      return void res.end('Service Unavailable');
+    }
+    if (options.maxInflight > 0 && inflight >= options.maxInflight) {
+      res.writeHead(429, { 'Content-Type': 'text/plain' });
+      return void res.end(`Concurrent request limit exceeded. Max concurrent requests: ${options.maxInflight}\n`);
+    }
+    inflight++;
+    const started = process.hrtime.bigint();
+    const timer = setTimeout(() => {
+      if (res.headersSent) return void res.destroy();
+      res.writeHead(504, { 'X-Duration-Seconds': (Number(process.hrtime.bigint() - started) / 1e9).toFixed(6) });
+      res.end();
+    }, options.execTimeoutMs);
+    res.once('close', () => {
+      clearTimeout(timer);
+      inflight--;
+      settle();
+    });
+    upstream(req, res);
+  };
+
+  return {
+    listener,
+    inflight: () => inflight,
+    drain() {
+      draining = true;
+      return new Promise<void>((resolve) => {
+        drained = resolve;
+        settle();
+      });
+    },
+  };
+}
