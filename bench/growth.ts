@@ -1,10 +1,11 @@
 /**
- * `npm run bench` (growth figure): does a checkout cost the same on the shop's ten-thousandth
- * sale as on its first? 20 concurrent shoppers each add one unit of the same product to a cart
- * and check out, through the gateway of a local runtime on a fresh data directory, until N
- * orders are placed; printed per block of 1,000 orders, with last/first ratios:
- *   checkouts per second, bytes stored per order, the product document's size,
- *   order-recent latency (the operator page) and the sweep's latency.
+ * `npm run bench` (growth figure): does a checkout cost the same on the shop's fifty-thousandth
+ * sale as on its first? 20 concurrent shoppers, in this process, each add one unit of the same
+ * product to a cart and check out, through the gateway of `npm start` (a separate process tree)
+ * on a fresh data directory, until N orders are placed; printed per block of 1,000 orders, with
+ * last/first ratios: checkouts per second, bytes stored per order, the product document's size,
+ * order-recent latency (the operator page) and the sweep's latency; and the memory of the whole
+ * `npm start` tree at 10,000 orders and at the end, and how long a restart takes at the end.
  *   GROWTH_ORDERS=50000 (or --orders N)   GROWTH_SHOPPERS=20
  */
 import Database from 'better-sqlite3';
@@ -13,10 +14,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DATABASE_FILE } from '../core/store/embedded';
-import { startShop } from '../runtime/shop';
+import { startShopProcess } from './shop-process';
 import { percentile } from './stats';
 
 const BLOCK = 1_000;
+/** Checkouts before the first timed block, so that it does not time the processes warming up (JIT, caches). */
+const WARM_UP = 500;
 const PRODUCT = 'paper-filters-100';
 const customer = { name: 'Growth Bench', email: 'growth@example.com', address: '1 Long Run Road' };
 
@@ -46,17 +49,16 @@ async function main(): Promise<void> {
   const total = Number(values.orders ?? process.env.GROWTH_ORDERS ?? 50_000);
   const shoppers = Number(process.env.GROWTH_SHOPPERS ?? 20);
   if (!Number.isInteger(total) || total < 2 * BLOCK) throw new Error(`--orders is a whole number of at least ${2 * BLOCK}`);
-  process.env.LOG_LEVEL ??= 'silent';
   const dir = mkdtempSync(join(tmpdir(), 'shop-growth-'));
   const dataDir = join(dir, 'data');
-  const shop = await startShop({ port: 0, dataDir, secretsDir: join(dir, 'secrets'), sweepEveryMs: 0 });
+  let shop = await startShopProcess(dir);
   const fn = (name: string) => `${shop.url}/function/${name}`;
-  const admin = { authorization: `Bearer ${shop.secrets['shop-admin-token']}` };
+  const admin = { authorization: `Bearer ${shop.adminToken}` };
   const db = new Database(join(dataDir, DATABASE_FILE), { readonly: true });
   const productBytes = () => (db.prepare('SELECT length(doc) AS n FROM products WHERE id = ?').get(PRODUCT) as { n: number }).n;
   const orderRecent = () => latency(20, () => fetch(`${fn('order-recent')}?limit=20`, { headers: admin }).then((r) => r.arrayBuffer()));
   const sweep = () => latency(5, () => post(fn('order-sweep'), undefined));
-  console.log(`growth bench: ${total} orders of one product, ${shoppers} concurrent shoppers, through the gateway (node ${process.version})`);
+  console.log(`growth bench: ${total} orders of one product (after ${WARM_UP} to warm up), ${shoppers} concurrent shoppers, through the gateway of npm start (node ${process.version})`);
   try {
     await post(fn('inventory-restock'), { productId: PRODUCT, stock: 1_000_000 }, admin);
     let placed = 0;
@@ -64,16 +66,16 @@ async function main(): Promise<void> {
     const statuses = new Map<number, number>();
     const blocks: { rate: number; bytes: number; productBytes: number }[] = [];
     const atFirstBlock: { recent: number; sweep: number; bytes: number } = { recent: 0, sweep: 0, bytes: 0 };
-    let blockStarted = process.hrtime.bigint();
+    const memory: Record<number, ReturnType<typeof shop.memory>> = {};
     const checkoutOnce = async (shopper: number) => {
       const shopperId = `growth-shopper-${String(shopper).padStart(10, '0')}`;
       await post(fn('cart-add'), { shopperId, productId: PRODUCT, quantity: 1 });
       const status = await post(fn('order-create'), { shopperId, customer }, { 'idempotency-key': `growth-key-${String(next++).padStart(12, '0')}` });
       statuses.set(status, (statuses.get(status) ?? 0) + 1);
     };
-    while (placed < total) {
-      // One block: `BLOCK` checkouts by `shoppers` concurrent shoppers.
-      let left = BLOCK;
+    /** `count` checkouts by `shoppers` concurrent shoppers. */
+    const checkouts = async (count: number) => {
+      let left = count;
       await Promise.all(
         Array.from({ length: shoppers }, async (_, shopper) => {
           while (left > 0) {
@@ -82,10 +84,16 @@ async function main(): Promise<void> {
           }
         }),
       );
+    };
+    await checkouts(WARM_UP);
+    let blockStarted = process.hrtime.bigint();
+    while (placed < total) {
+      await checkouts(BLOCK);
       placed += BLOCK;
       const seconds = Number(process.hrtime.bigint() - blockStarted) / 1e9;
       blocks.push({ rate: BLOCK / seconds, bytes: bytesIn(dataDir), productBytes: productBytes() });
       if (placed === BLOCK) Object.assign(atFirstBlock, { recent: await orderRecent(), sweep: await sweep(), bytes: bytesIn(dataDir) });
+      if (placed === 10 * BLOCK || placed === total) memory[placed] = shop.memory();
       if (placed % (10 * BLOCK) === 0 || placed === total) {
         const b = blocks.at(-1) as (typeof blocks)[number];
         console.log(`  ${String(placed).padStart(7)} orders: ${b.rate.toFixed(0).padStart(5)} checkouts/s in the last block, data ${(b.bytes / 1e6).toFixed(1)} MB, product document ${b.productBytes} bytes`);
@@ -105,6 +113,12 @@ async function main(): Promise<void> {
     const sweepRatio = atEnd.sweep / atFirstBlock.sweep;
     console.log(`order-recent median latency, end / start ${recentRatio.toFixed(2)}  (${atEnd.recent.toFixed(1)} ms vs ${atFirstBlock.recent.toFixed(1)} ms)  ${aim(recentRatio <= 1.2, '<= 1.2')}`);
     console.log(`order-sweep median latency, end / start  ${sweepRatio.toFixed(2)}  (${atEnd.sweep.toFixed(1)} ms vs ${atFirstBlock.sweep.toFixed(1)} ms)  ${aim(sweepRatio <= 1.2, '<= 1.2')}`);
+    for (const [orders, m] of Object.entries(memory)) {
+      console.log(`npm start memory at ${orders.padStart(6)} orders    ${m.pssMb.toFixed(0)} MB proportional (PSS), ${m.rssMb.toFixed(0)} MB resident (RSS, shared pages once per process), ${m.processes} processes`);
+    }
+    await shop.stop();
+    shop = await startShopProcess(dir);
+    console.log(`restart at ${total} orders                  ${shop.startedInMs} ms from start to serving (build cached)`);
   } finally {
     db.close();
     await shop.stop();

@@ -6,12 +6,12 @@
  *   2. the catalog page vs a static page of the same size from the same server
  *   3. order-create vs cart-add calls per second, 100 concurrent shoppers, plentiful stock
  *   4. cold start of a bundled function vs the same function from unbundled sources; bundle sizes
- *   5. resident memory of `npm start`, idle and under a shopper load
+ * (The memory of `npm start` is measured by bench/replicas.ts, for the whole process tree.)
  * BENCH_SECONDS (3) sets each throughput window.
  */
 import { build } from 'esbuild';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -21,7 +21,6 @@ import { createStorefront } from '../frontend/app';
 import { BUNDLE_OPTIONS, DIST_DIR, ROOT, buildIfStale } from '../runtime/build';
 import { node20App } from '../runtime/node20';
 import { startShop } from '../runtime/shop';
-import { Shopper } from './load';
 import { percentile } from './stats';
 
 const WINDOW_MS = Number(process.env.BENCH_SECONDS ?? 3) * 1000;
@@ -155,10 +154,6 @@ async function main(): Promise<void> {
   const largest = sizes.reduce((a, b) => (b.kb > a.kb ? b : a));
   console.log(`   bundle sizes (minified): ${Math.min(...sizes.map((s) => s.kb)).toFixed(0)}-${largest.kb.toFixed(0)} KB, largest ${largest.name}; ${aim(largest.kb / 1024, 1, false).replace('aim', 'aim of MB')}`);
 
-  // 5. Memory of npm start.
-  const memory = await residentMemory(dir);
-  console.log(`5. npm start resident memory    idle ${memory.idle.toFixed(0)} MB, under load ${memory.loaded.toFixed(0)} MB (max)`);
-  console.log(`   VmRSS of the npm start process: 3 s after start, then sampled every 250 ms while ${memory.shoppers} shoppers browse and fill carts for ${memory.seconds} s (${memory.requests} pages)`);
   rmSync(dir, { recursive: true, force: true });
 }
 
@@ -206,48 +201,6 @@ function listTs(dir: string): string[] {
     if (statSync(full).isDirectory()) return listTs(full);
     return entry.endsWith('.ts') && !entry.endsWith('.test.ts') ? [full] : [];
   });
-}
-
-async function residentMemory(dir: string): Promise<{ idle: number; loaded: number; shoppers: number; seconds: number; requests: number }> {
-  const command = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
-  const [port, storefrontPort] = [21_000 + Math.floor(Math.random() * 9_000), 31_000 + Math.floor(Math.random() * 9_000)];
-  const child = spawn('sh', ['-c', `exec ${command}`], {
-    cwd: ROOT,
-    env: { ...process.env, GATEWAY_PORT: String(port), STOREFRONT_PORT: String(storefrontPort), DATA_DIR: join(dir, 'rss-data'), SECRETS_DIR: join(dir, 'rss-secrets'), LOG_LEVEL: 'silent', SWEEP_EVERY_MS: '0' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
-  try {
-    await new Promise<void>((resolve) => child.stdout?.on('data', (d) => String(d).includes('storefront') && resolve()));
-    await new Promise((r) => setTimeout(r, 3_000));
-    const idle = rss();
-    let loaded = idle;
-    const sampler = setInterval(() => (loaded = Math.max(loaded, rss())), 250);
-    const shoppers = 20;
-    const seconds = 5;
-    let requests = 0;
-    const until = Date.now() + seconds * 1000;
-    const site = `http://127.0.0.1:${storefrontPort}`;
-    await Promise.all(
-      Array.from({ length: shoppers }, async () => {
-        const shopper = new Shopper(site);
-        await shopper.request('/');
-        while (Date.now() < until) {
-          await shopper.request('/products/paper-filters-100');
-          await shopper.request('/cart/add', { productId: 'paper-filters-100', quantity: '1' });
-          await shopper.request('/');
-          requests += 3;
-        }
-      }),
-    );
-    clearInterval(sampler);
-    return { idle, loaded, shoppers, seconds, requests };
-  } finally {
-    // Let it close its data files before the folder is deleted.
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
-  }
 }
 
 main().catch((error: unknown) => {

@@ -115,20 +115,37 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     },
   });
 
+  // Each label set's child metric, kept: the hot path then skips hashing labels on every call.
+  type Child<M extends { labels: (...args: never[]) => unknown }> = ReturnType<M['labels']>;
+  const startedBy = new Map<string, Child<typeof started>>();
+  const finishedBy = new Map<string, { invocations: Child<typeof invocations>; seconds: Child<typeof seconds> }>();
+  const finishedFor = (name: string, code: number) => {
+    const key = `${name} ${code}`;
+    let children = finishedBy.get(key);
+    if (!children) {
+      const labels = { function_name: `${name}.${NAMESPACE}`, code: String(code) };
+      finishedBy.set(key, (children = { invocations: invocations.labels(labels), seconds: seconds.labels(labels) }));
+    }
+    return children;
+  };
   const invokeDeps = {
     replicasOf: (name: string) => provider.replicasOf(name),
     agent,
     waitForReplicaMs: options.waitForReplicaMs,
     upstreamTimeoutMs: options.upstreamTimeoutMs,
     faults: options.faults,
-    started: (name: string) => started.inc({ function_name: `${name}.${NAMESPACE}` }),
+    started: (name: string) => {
+      let child = startedBy.get(name);
+      if (!child) startedBy.set(name, (child = started.labels({ function_name: `${name}.${NAMESPACE}` })));
+      child.inc();
+    },
     finished: (name: string, status: number, duration: number, fields: { callId: string; method: string; path: string }) => {
-      const labels = { function_name: `${name}.${NAMESPACE}`, code: String(status) };
-      invocations.inc(labels);
-      seconds.observe(labels, duration);
+      const children = finishedFor(name, status);
+      children.invocations.inc();
+      children.seconds.observe(duration);
       provider.counted(name);
       options.autoscaler?.record(name, status);
-      options.log('call', { function: name, ...fields, status, durationMs: Math.round(duration * 100_000) / 100 });
+      if (process.env.LOG_LEVEL !== 'silent') options.log('call', { function: name, ...fields, status, durationMs: Math.round(duration * 100_000) / 100 });
     },
   };
 

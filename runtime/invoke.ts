@@ -55,7 +55,7 @@ export async function invoke(req: IncomingMessage, res: ServerResponse, name: st
   }
 
   req.pause();
-  const replica = await fn.whenAvailable(deps.waitForReplicaMs);
+  const replica = fn.pick() ?? (await fn.whenAvailable(deps.waitForReplicaMs));
   if (!replica || replica.port === undefined) {
     if (replica) replica.release();
     finish(503);

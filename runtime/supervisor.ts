@@ -65,7 +65,8 @@ export class Replica {
   start(): void {
     this.state = 'starting';
     this.startedAt = Date.now();
-    const child = fork(this.options.replicaEntry, [], { env: this.spec.env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    // A plain node, as in the template's image: not the runtime's own flags (its TypeScript loader).
+    const child = fork(this.options.replicaEntry, [], { env: this.spec.env, execArgv: [], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     this.child = child;
     for (const stream of [child.stdout, child.stderr]) {
       if (stream) createInterface({ input: stream }).on('line', (line) => this.options.onLine(this.name, this.instance, line));
@@ -171,12 +172,15 @@ export class FunctionReplicas {
 
   /** The next ready replica, round robin; the caller releases it when its call is done. */
   pick(): Replica | undefined {
-    const ready = this.replicas.filter((r) => r.state === 'ready');
-    if (ready.length === 0) return undefined;
-    const replica = ready[this.cursor++ % ready.length] as Replica;
-    replica.inflight++;
-    replica.served++;
-    return replica;
+    const count = this.replicas.length;
+    for (let tried = 0; tried < count; tried++) {
+      const replica = this.replicas[this.cursor++ % count] as Replica;
+      if (replica.state !== 'ready') continue;
+      replica.inflight++;
+      replica.served++;
+      return replica;
+    }
+    return undefined;
   }
 
   /** A ready replica, waiting up to `timeoutMs` for one to come up (it is starting, or restarting). */

@@ -95,9 +95,10 @@ function assertScalarIndexedFields(doc: Doc, indexed: ReadonlySet<string>, colle
   }
 }
 
-function project<T>(doc: Doc, projection: Projection | undefined): T {
-  if (!projection || Object.keys(projection).length === 0) return doc as T;
-  return new Query<Doc>({}, {}).find<Doc>([doc], projection).next() as T;
+/** MongoDB's projection of the documents (one mingo cursor for all of them). */
+function project<T>(docs: Doc[], projection: Projection | undefined): T[] {
+  if (!projection || Object.keys(projection).length === 0) return docs as unknown as T[];
+  return new Query<Doc>({}, {}).find<Doc>(docs, projection).all() as unknown as T[];
 }
 
 /** A collection over one table (id, doc JSON) of `db`. */
@@ -140,11 +141,8 @@ export function sqliteCollection<T extends { _id: string }>(db: SqliteDatabase, 
   const write = <R>(fn: () => R): R => db.transaction(fn).immediate();
 
   return {
-    findOne: async (filter, projection) => {
-      for (const doc of matches(filter, { limit: 1 })) return project<T>(doc, projection);
-      return null;
-    },
-    find: async (filter, options = {}) => [...matches(filter, options)].map((d) => project<T>(d, options.projection)),
+    findOne: async (filter, projection) => project<T>([...matches(filter, { limit: 1 })], projection)[0] ?? null,
+    find: async (filter, options = {}) => project<T>([...matches(filter, options)], options.projection),
     count: async (filter) => {
       let n = 0;
       for (const _ of matches(filter)) n++;
@@ -163,7 +161,7 @@ export function sqliteCollection<T extends { _id: string }>(db: SqliteDatabase, 
         if (doc._id === undefined) throw new Error(`${name}: an update removed _id`);
         assertScalarIndexedFields(doc, indexed, name);
         prepare(`UPDATE ${name} SET doc = jsonb(?) WHERE id = ?`).run(JSON.stringify(doc), doc._id);
-        return { doc: project<T>(doc, options.projection ?? { _id: 1 }) };
+        return { doc: project<T>([doc], options.projection ?? { _id: 1 })[0] ?? null };
       }),
     deleteMany: async (filter) =>
       write(() => {

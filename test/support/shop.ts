@@ -45,11 +45,12 @@ export function storeFingerprint(dataDir: string): string {
  * restarted after 200 ms, and the replicas' logs kept (for /system/logs) but not printed.
  */
 export async function startTestShop(
-  extra: Pick<ShopOptions, 'faults' | 'replicas' | 'autoscale'> & { prepare?: (dataDir: string) => Promise<void> } = {},
+  extra: Pick<ShopOptions, 'faults' | 'replicas' | 'autoscale' | 'dataDir'> & { prepare?: (dataDir: string) => Promise<void> } = {},
 ): Promise<TestShop> {
   const { prepare, ...shopOptions } = extra;
   const dir = mkdtempSync(join(tmpdir(), 'shop-e2e-'));
-  const dataDir = join(dir, 'data');
+  // Another shop's data directory, when given: two runtimes on one store.
+  const dataDir = extra.dataDir ?? join(dir, 'data');
   await prepare?.(dataDir);
   const options: ShopOptions = { port: 0, dataDir, secretsDir: join(dir, 'secrets'), sweepEveryMs: 0, autoscale: false, echoFunctionLogs: false, restartDelayMs: 200, ...shopOptions };
   const shop = await startShop(options);
