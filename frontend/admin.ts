@@ -10,8 +10,10 @@ import type { Histogram } from '../core/metrics';
 import { z } from '../core/zod';
 import { Product, ProductId, type Product as ProductType } from '../core/schemas';
 import type { ShopClient } from './shop-client';
+import type { FunctionSummary, SystemClient } from './system-client';
 
 const RestockForm = z.strictObject({ _csrf: z.string(), productId: ProductId, stock: z.string().regex(/^\d{1,7}$/) });
+const ScaleForm = z.strictObject({ _csrf: z.string(), name: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/), replicas: z.string().regex(/^[1-5]$/) });
 const ProductForm = z.strictObject({
   _csrf: z.string(),
   id: z.string(),
@@ -53,8 +55,17 @@ async function allProducts(shop: ShopClient, callId: string): Promise<ProductTyp
   return products;
 }
 
-export function mountAdmin(app: Express, deps: { shop: ShopClient; functionSeconds: Histogram; flash: (req: Request, res: Response, text: string, kind?: 'success' | 'error') => void }): void {
-  const { shop } = deps;
+/** A function's row on the page: its replicas and the bounds its labels give (CE: at most 5). */
+function replicaRow(fn: FunctionSummary) {
+  const label = (key: string, fallback: number) => Math.min(Number(fn.labels?.[key]) || fallback, 5);
+  return { ...fn, min: label('com.openfaas.scale.min', 1), max: label('com.openfaas.scale.max', 5) };
+}
+
+export function mountAdmin(
+  app: Express,
+  deps: { shop: ShopClient; system?: SystemClient; functionSeconds: Histogram; flash: (req: Request, res: Response, text: string, kind?: 'success' | 'error') => void },
+): void {
+  const { shop, system } = deps;
 
   const guarded = (fn: (req: Request, res: Response) => Promise<void>) => (req: Request, res: Response, next: NextFunction) =>
     fn(req, res).catch((error: unknown) => {
@@ -73,7 +84,9 @@ export function mountAdmin(app: Express, deps: { shop: ShopClient; functionSecon
         .totals()
         .map((t) => ({ fn: t.labels.function_name ?? '', count: t.count, meanMs: t.count ? (t.sum / t.count) * 1000 : 0 }))
         .sort((a, b) => a.fn.localeCompare(b.fn));
-      res.set('Cache-Control', 'no-store').render('admin', { title: 'Operator', products, orders: orders.items, calls, maxStock: Math.max(1, ...products.map((p) => p.stock)) });
+      // The replicas need the gateway's own credentials: without them (or if it is down) the page says so.
+      const functions = system ? await system.functions().then((list) => list.map(replicaRow), () => null) : undefined;
+      res.set('Cache-Control', 'no-store').render('admin', { title: 'Operator', products, orders: orders.items, calls, functions, maxStock: Math.max(1, ...products.map((p) => p.stock)) });
     }),
   );
 
@@ -85,6 +98,25 @@ export function mountAdmin(app: Express, deps: { shop: ShopClient; functionSecon
       if (!form.success) return void res.status(400).render('error', { title: 'Sorry', message: 'Choose a product and a stock from 0 to 1000000.' });
       const product = await shop.restock(req.adminToken as string, { productId: form.data.productId, stock: Number(form.data.stock) }, res.locals.callId);
       deps.flash(req, res, `${product.name}: stock set to ${product.stock}.`);
+      res.redirect(303, '/admin');
+    }),
+  );
+
+  app.post(
+    '/admin/scale',
+    basicAuth,
+    guarded(async (req, res) => {
+      const form = ScaleForm.safeParse(req.body);
+      if (!form.success || !system) return void res.status(400).render('error', { title: 'Sorry', message: 'Choose a function and from 1 to 5 replicas.' });
+      // The operator's token is checked by a function call first: scaling needs the operator, not only the storefront's credentials.
+      await shop.recentOrders(req.adminToken as string, res.locals.callId);
+      try {
+        await system.scale(form.data.name, Number(form.data.replicas));
+        deps.flash(req, res, `${form.data.name}: scaling to ${form.data.replicas} replicas (held to its bounds).`);
+      } catch (error) {
+        if (!isShopError(error) || error.status !== 409) throw error;
+        deps.flash(req, res, `${form.data.name}: ${error.message}`, 'error');
+      }
       res.redirect(303, '/admin');
     }),
   );

@@ -196,6 +196,57 @@ describe('storefront routes', () => {
   });
 });
 
+describe('the operator page’s replicas', () => {
+  const token = 'an-admin-token-for-the-operator';
+  const gatewayAuth = `Basic ${Buffer.from('admin:gateway-password').toString('base64')}`;
+  let operatorBase: string;
+  let operatorServer: http.Server;
+  beforeAll(async () => {
+    operatorServer = http.createServer(createStorefront({ gatewayUrl: GATEWAY, cookieSecret: SECRET, gatewayTimeoutMs: 300, catalogCacheMs: 0, gatewayCredentials: { user: 'admin', password: 'gateway-password' } }));
+    await new Promise<void>((resolve) => operatorServer.listen(0, '127.0.0.1', resolve));
+    operatorBase = `http://127.0.0.1:${(operatorServer.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    operatorServer.closeAllConnections();
+    await new Promise((resolve) => operatorServer.close(resolve));
+  });
+  const asOperator = { authorization: `Basic ${Buffer.from(`admin:${token}`).toString('base64')}` };
+  const recentOrders = () => nock(GATEWAY, { reqheaders: { authorization: `Bearer ${token}` } }).get('/function/order-recent').reply(200, { items: [] });
+  async function operatorForm() {
+    recentOrders();
+    nock(GATEWAY).get('/function/inventory-list').query(true).reply(200, { items: [product()] });
+    const functions = nock(GATEWAY, { reqheaders: { authorization: gatewayAuth } })
+      .get('/system/functions')
+      .reply(200, [{ name: 'cart-get', replicas: 2, availableReplicas: 1, labels: { 'com.openfaas.scale.max': '5' } }, { name: 'order-recent', labels: { 'com.openfaas.scale.min': '1', 'com.openfaas.scale.max': '1' } }]);
+    const page = await fetch(`${operatorBase}/admin`, { headers: asOperator });
+    const html = await page.text();
+    functions.done();
+    const cookie = page.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(html)?.[1] as string;
+    const post = (form: Record<string, string>) =>
+      fetch(`${operatorBase}/admin/scale`, { method: 'POST', redirect: 'manual', headers: { ...asOperator, cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ _csrf: csrf, ...form }).toString() });
+    return { html, post };
+  }
+
+  it('lists each function’s replicas from the gateway, with its bounds, and a scale form only where they differ', async () => {
+    const { html } = await operatorForm();
+    expect(html).toMatch(/cart-get<\/th>\s*<td><span class="available">1<\/span> of <span class="desired">2<\/span> ready/);
+    expect(html).toContain('id="scale-cart-get"');
+    expect(html).not.toContain('id="scale-order-recent"');
+  });
+
+  it('scales through the gateway with its credentials, after checking the operator’s token', async () => {
+    const { post } = await operatorForm();
+    recentOrders();
+    const scaled = nock(GATEWAY, { reqheaders: { authorization: gatewayAuth } }).post('/system/scale-function/cart-get', { serviceName: 'cart-get', replicas: 3 }).reply(202);
+    const res = await post({ name: 'cart-get', replicas: '3' });
+    expect(res.status).toBe(303);
+    scaled.done();
+    expect((await post({ name: 'cart-get', replicas: '9' })).status).toBe(400);
+    expect((await post({ name: '../system', replicas: '2' })).status).toBe(400);
+  });
+});
+
 describe('catalog cache', () => {
   it('reuses a catalog page for a second, then asks again', async () => {
     let clock = 1_000_000;

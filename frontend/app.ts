@@ -20,6 +20,7 @@ import { mountAdmin } from './admin';
 import { placeholderSvg } from './placeholder';
 import { createSessions } from './session';
 import { createShopClient, type ShopClient } from './shop-client';
+import { createSystemClient, type GatewayCredentials } from './system-client';
 
 export interface StorefrontConfig {
   gatewayUrl: string;
@@ -29,6 +30,8 @@ export interface StorefrontConfig {
   gatewayTimeoutMs?: number;
   /** How long a catalog page may be reused (default 1 s); 0 asks every time. */
   catalogCacheMs?: number;
+  /** The gateway's admin credentials, for the operator page's replicas and scaling; optional. */
+  gatewayCredentials?: GatewayCredentials;
 }
 
 const VIEWS = join(__dirname, 'views');
@@ -311,7 +314,8 @@ export function createStorefront(config: StorefrontConfig): express.Express {
     }),
   );
 
-  mountAdmin(app, { shop, functionSeconds, flash: (req, res, text, kind = 'success') => sessions.flash(req, res, { kind, text }) });
+  const system = config.gatewayCredentials ? createSystemClient({ gatewayUrl: config.gatewayUrl, credentials: config.gatewayCredentials, timeoutMs: config.gatewayTimeoutMs }) : undefined;
+  mountAdmin(app, { shop, system, functionSeconds, flash: (req, res, text, kind = 'success') => sessions.flash(req, res, { kind, text }) });
 
   app.use((_req, res) => renderError(res, 404, 'There is nothing at this address.'));
 

@@ -10,6 +10,7 @@ async function main(): Promise<void> {
   const storefront = await startStorefront({
     ...storefrontConfig({ ...process.env, COOKIE_SECRET: process.env.COOKIE_SECRET ?? shop.secrets[COOKIE_SECRET_FILE] }),
     gatewayUrl: shop.url,
+    gatewayCredentials: { user: 'admin', password: shop.secrets[BASIC_AUTH_FILE] as string },
   });
   const where = shop.store.kind === 'mongo' ? 'MongoDB' : `embedded store in ${shop.store.location}`;
   const replicas = shop.provider.list().reduce((n, fn) => n + fn.replicas, 0);

@@ -200,7 +200,7 @@ describe('shopping in a browser', () => {
     expect(await page.locator('main script, main img[src="x"]').count()).toBe(0);
   });
 
-  it('gives the operator stock levels, calls per function, recent orders and a restock form, behind the admin token', async () => {
+  it('gives the operator stock levels, replicas, calls per function, recent orders, restock and scale forms, behind the admin token', async () => {
     const denied = await (await browser.newContext({ httpCredentials: { username: 'admin', password: 'not-the-token' } })).newPage();
     expect((await denied.goto(`${s.url}/admin`))?.status()).toBe(401);
 
@@ -216,6 +216,20 @@ describe('shopping in a browser', () => {
     await settles(text(page.locator('.flash-success')), 'Handheld Milk Frother: stock set to 77.');
     await settles(text(page.locator('svg.chart rect', { hasText: 'Handheld Milk Frother' }).locator('title')), 'Handheld Milk Frother: 77');
     expect((await s.t.call('inventory-get', { query: { id: 'milk-frother' } })).json.stock).toBe(77);
+
+    // Each function's replicas, and scaling one through the gateway.
+    const row = page.locator('table.replicas tr', { hasText: 'cart-get' });
+    await settles(text(row.locator('.desired')), '1');
+    await row.locator('input[name=replicas]').fill('2');
+    await row.getByRole('button', { name: 'Scale' }).click();
+    await settles(text(page.locator('.flash-success')), 'cart-get: scaling to 2 replicas (held to its bounds).');
+    await settles(
+      async () => {
+        await page.reload();
+        return text(page.locator('table.replicas tr', { hasText: 'cart-get' }).locator('.available'))();
+      },
+      '2',
+    );
     await page.screenshot({ path: join(shots, 'operator.png'), fullPage: true });
   });
 });

@@ -1,5 +1,6 @@
 /** The storefront in this process, in front of a test shop's gateway. */
 import { startStorefront } from '../../frontend/server';
+import { BASIC_AUTH_FILE } from '../../runtime/secrets';
 import { startTestShop, type TestShop } from './shop';
 
 export interface TestStorefront {
@@ -16,6 +17,7 @@ export async function startTestStorefront(): Promise<TestStorefront> {
     gatewayUrl: t.shop.url,
     cookieSecret: 'a-test-cookie-secret-that-is-long-enough',
     trustProxy: 'loopback',
+    gatewayCredentials: { user: 'admin', password: t.shop.secrets[BASIC_AUTH_FILE] as string },
   });
   return {
     t,

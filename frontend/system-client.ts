@@ -1,0 +1,69 @@
+/**
+ * The gateway's own API, for the operator page: each function's replicas, and scaling one, with
+ * the gateway's admin credentials (GATEWAY_PASSWORD or GATEWAY_PASSWORD_FILE; `npm start` passes
+ * the local gateway's). Without them the operator page leaves the replicas out. Answers are
+ * validated like every other: a malformed one is the gateway being unavailable, never data.
+ */
+import got, { type Got } from 'got';
+import { z } from '../core/zod';
+import { shopError, unavailable } from '../core/errors';
+
+export interface GatewayCredentials {
+  user: string;
+  password: string;
+}
+
+/** What the page shows of a FunctionStatus; the gateway leaves zero counts out (Go's omitempty). */
+const FunctionSummary = z.object({
+  name: z.string(),
+  replicas: z.number().int().min(0).default(0),
+  availableReplicas: z.number().int().min(0).default(0),
+  invocationCount: z.number().min(0).default(0),
+  labels: z.record(z.string(), z.string()).nullish(),
+});
+export type FunctionSummary = z.infer<typeof FunctionSummary>;
+
+export type SystemClient = ReturnType<typeof createSystemClient>;
+
+export function createSystemClient(options: { gatewayUrl: string; credentials: GatewayCredentials; timeoutMs?: number }) {
+  const http: Got = got.extend({
+    prefixUrl: options.gatewayUrl.replace(/\/+$/, ''),
+    username: options.credentials.user,
+    password: options.credentials.password,
+    timeout: { request: options.timeoutMs ?? 4_000 },
+    retry: { limit: 0 },
+    throwHttpErrors: false,
+    responseType: 'text',
+  });
+  const send = async (path: string, init: { method?: 'GET' | 'POST'; json?: unknown } = {}) => {
+    try {
+      return await http(path, { method: init.method ?? 'GET', json: init.json });
+    } catch (error) {
+      throw unavailable('The gateway could not be reached', { reason: (error as Error).message });
+    }
+  };
+  return {
+    async functions(): Promise<FunctionSummary[]> {
+      const res = await send('system/functions');
+      if (res.statusCode === 401) throw shopError(403, 'FORBIDDEN', 'The gateway refused the storefront’s credentials');
+      const parsed = z.array(FunctionSummary).safeParse(res.statusCode === 200 ? parseJson(res.body) : undefined);
+      if (!parsed.success) throw unavailable(`The gateway answered ${res.statusCode}`);
+      return parsed.data.sort((a, b) => a.name.localeCompare(b.name));
+    },
+    /** The gateway holds the count to the function's bounds, as it does for every caller. */
+    async scale(name: string, replicas: number): Promise<void> {
+      const res = await send(`system/scale-function/${encodeURIComponent(name)}`, { method: 'POST', json: { serviceName: name, replicas } });
+      if (res.statusCode === 202 || res.statusCode === 200) return;
+      if (res.statusCode === 400 || res.statusCode === 404 || res.statusCode === 500) throw shopError(409, 'CONFLICT', res.body.trim() || `The gateway refused to scale ${name}`);
+      throw unavailable(`The gateway answered ${res.statusCode}`);
+    },
+  };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
