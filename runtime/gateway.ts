@@ -58,6 +58,13 @@ interface Route {
 
 const NAME = '([-a-zA-Z_0-9.]+)';
 
+/** The `namespace` query parameter, when a caller names one other than openfaas-fn (the only one CE has). */
+function otherNamespace(search: string): string | undefined {
+  const namespace = new URLSearchParams(search).get('namespace');
+  return namespace && namespace !== NAMESPACE ? namespace : undefined;
+}
+const wrongNamespace: Answer = { status: 400, body: `namespace must be: ${NAMESPACE}\n` };
+
 function send(res: ServerResponse, answer: Answer): void {
   if (answer.body === undefined || typeof answer.body === 'string') {
     res.writeHead(answer.status, answer.body ? { 'Content-Type': 'text/plain; charset=utf-8' } : {});
@@ -149,7 +156,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     },
   };
 
-  const functionStatusRoute: Handler = (_req, res, match) => {
+  const functionStatusRoute: Handler = (_req, res, match, search) => {
+    if (otherNamespace(search)) return send(res, wrongNamespace);
     const status = provider.status(match[1] as string);
     send(res, status ? { status: 200, body: status } : { status: 404 });
   };
@@ -220,7 +228,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       path: /^\/system\/functions$/,
       methods: ['GET', 'POST', 'PUT', 'DELETE'],
       auth: true,
-      handle: async (req, res) => {
+      handle: async (req, res, _match, search) => {
+        if (otherNamespace(search)) return send(res, wrongNamespace);
         if (req.method === 'GET') return send(res, { status: 200, body: provider.list() });
         const body = await readJson(req);
         if (req.method === 'POST') return send(res, provider.deploy(body));
@@ -233,13 +242,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       path: new RegExp(`^/system/scale-function/${NAME}$`),
       methods: ['POST'],
       auth: true,
-      handle: async (req, res, match) => send(res, provider.scale(match[1] as string, await readJson(req))),
+      handle: async (req, res, match, search) => send(res, otherNamespace(search) ? wrongNamespace : provider.scale(match[1] as string, await readJson(req))),
     },
     {
       path: /^\/system\/secrets$/,
       methods: ['GET', 'POST', 'PUT', 'DELETE'],
       auth: true,
-      handle: async (req, res) => {
+      handle: async (req, res, _match, search) => {
+        if (otherNamespace(search)) return send(res, { status: 400 });
         if (req.method === 'GET') return send(res, provider.listSecrets());
         const body = await readJson(req);
         if (req.method === 'DELETE') return send(res, provider.deleteSecret(body));
@@ -349,10 +359,13 @@ function streamLogs(req: IncomingMessage, res: ServerResponse, logs: FunctionLog
     follow: ['1', 't', 'T', 'TRUE', 'true', 'True'].includes(last('follow')),
   };
   if ((tail && !/^-?\d+$/.test(tail)) || (since && Number.isNaN(request.since?.getTime()))) return send(res, { status: 422, body: 'could not parse the log request\n' });
+  if (last('namespace') && last('namespace') !== NAMESPACE) return send(res, wrongNamespace);
   if (!provider.replicasOf(request.name)) return send(res, { status: 500, body: 'function log request failed\n' });
   res.writeHead(200, { 'Content-Type': 'application/x-ndjson', Connection: 'Keep-Alive' });
   for (const message of logs.history(request)) res.write(`${JSON.stringify(message)}\n`);
   if (!request.follow) return void res.end();
+  // A follower with no history yet still gets its answer's head now, as the provider flushes it.
+  res.flushHeaders();
   const stop = logs.follow(request, (message) => res.write(`${JSON.stringify(message)}\n`));
   following.add(res);
   res.once('close', () => {

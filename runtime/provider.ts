@@ -45,6 +45,8 @@ interface Deployed {
 }
 
 const text = (status: number, body = ''): Answer => ({ status, body });
+/** OpenFaaS Community Edition's limit on deployed functions. */
+export const CE_MAX_FUNCTIONS = 15;
 
 export class LocalProvider {
   private readonly deployed = new Map<string, Deployed>();
@@ -85,9 +87,12 @@ export class LocalProvider {
   deploy(raw: unknown, initialReplicas?: number): Answer {
     const parsed = this.parse(raw, 'failed to unmarshal request');
     if ('status' in parsed) return parsed;
+    const invalid = validateDeployment(parsed);
+    if (invalid) return text(400, `validation failed: ${invalid}\n`);
+    if (this.deployed.has(parsed.service)) return text(500, `unable create Deployment: deployments.apps "${parsed.service}" already exists\n`);
+    if (this.deployed.size >= CE_MAX_FUNCTIONS) return text(400, `the Community Edition of OpenFaaS runs at most ${CE_MAX_FUNCTIONS} functions\n`);
     const refused = this.refuse(parsed);
     if (refused) return refused;
-    if (this.deployed.has(parsed.service)) return text(500, `unable create Deployment: deployments.apps "${parsed.service}" already exists\n`);
     const bounds = replicaBounds(parsed.labels ?? {});
     const replicas = new FunctionReplicas(parsed.service, this.spec(parsed), this.options.supervisor);
     this.deployed.set(parsed.service, { deployment: parsed, bounds, replicas, createdAt: new Date() });
@@ -101,6 +106,8 @@ export class LocalProvider {
     if ('status' in parsed) return parsed;
     const existing = this.deployed.get(parsed.service);
     if (!existing) return text(404, `unable update Deployment: ${parsed.service}.${NAMESPACE}, error: deployments.apps "${parsed.service}" not found\n`);
+    const invalid = validateDeployment(parsed);
+    if (invalid) return text(400, `validation failed: ${invalid}\n`);
     const refused = this.refuse(parsed);
     if (refused) return refused;
     const bounds = replicaBounds(parsed.labels ?? {});
@@ -175,10 +182,8 @@ export class LocalProvider {
     return parsed.data;
   }
 
-  /** Why the provider refuses a deployment (faas-netes's words), if it does. */
+  /** Why the provider cannot run a valid deployment (faas-netes's words), if it cannot. */
   private refuse(d: FunctionDeployment): Answer | undefined {
-    const invalid = validateDeployment(d);
-    if (invalid) return text(400, `validation failed: ${invalid}\n`);
     if (d.namespace && d.namespace !== NAMESPACE) return text(400, `namespace must be: ${NAMESPACE}\n`);
     const missing = (d.secrets ?? []).find((s) => !this.options.optionalSecrets.includes(s) && !this.options.secrets.exists(s));
     if (missing) return text(400, `unable to fetch secrets: secrets "${missing}" not found\n`);

@@ -30,6 +30,9 @@ export interface AsyncCall {
   acceptedAt: string;
 }
 
+/** Headers that describe one connection, not the answer; fetch refuses to send them. */
+const HOP_BY_HOP = ['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade'];
+
 export const QUEUE_INDEXES = { asyncCalls: [{ status: 1, runAt: 1 }] } as const;
 
 export interface QueueOptions {
@@ -47,6 +50,8 @@ export class AsyncQueue {
   private claiming = false;
   private timer?: NodeJS.Timeout;
   private stopped = false;
+  /** Whether this runtime runs calls (the queue-worker) or only accepts them. */
+  private working = false;
   private readonly inflight = new Set<Promise<void>>();
 
   private constructor(
@@ -81,6 +86,7 @@ export class AsyncQueue {
   }
 
   start(): void {
+    this.working = true;
     this.timer ??= setInterval(() => void this.poll(), this.options.pollMs);
     this.timer.unref();
     void this.poll();
@@ -96,7 +102,7 @@ export class AsyncQueue {
 
   /** Leases due calls, one at a time, while fewer than `concurrency` run. */
   private async poll(): Promise<void> {
-    if (this.claiming || this.stopped) return;
+    if (this.claiming || this.stopped || !this.working) return;
     this.claiming = true;
     try {
       while (!this.stopped && this.running < this.options.concurrency) {
@@ -149,11 +155,9 @@ export class AsyncQueue {
     const result = Buffer.from(await answer.arrayBuffer());
     const seconds = (Number(process.hrtime.bigint() - started) / 1e9).toFixed(6);
     if (call.callbackUrl) {
-      const headers = Object.fromEntries(answer.headers);
+      const headers = Object.fromEntries([...answer.headers].filter(([name]) => !HOP_BY_HOP.includes(name)));
       headers['x-duration-seconds'] ??= seconds;
       Object.assign(headers, { 'x-function-status': String(answer.status), 'x-call-id': call._id, 'x-function-name': call.function });
-      delete headers['content-length'];
-      delete headers['transfer-encoding'];
       await fetch(call.callbackUrl, { method: 'POST', headers, body: result }).then(
         (res) => res.arrayBuffer(),
         (error: unknown) => this.options.log('async callback failed', { callId: call._id, callbackUrl: call.callbackUrl, error: String(error) }),

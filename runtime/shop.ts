@@ -45,6 +45,10 @@ export interface ShopOptions {
   echoFunctionLogs?: boolean;
   /** The first restart delay of a replica that died (REPLICA_RESTART_DELAY_MS, 1000); it doubles each time. */
   restartDelayMs?: number;
+  /** Run accepted async calls (the queue-worker); off (QUEUE_WORKER=0), they wait in the store. */
+  queueWorker?: boolean;
+  /** Environment every replica gets over its deployment's, after the LOCAL_OVERRIDES taken from this process's. */
+  functionEnv?: Record<string, string>;
 }
 
 export interface RunningShop {
@@ -131,7 +135,7 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
     bundlesDir: DIST_DIR,
     runDir,
     baseEnv: { ...pick(env, PASSED_ON), DATA_DIR: dataDir, ...(faultsOn ? { SHOP_FAULT_INJECTION: '1' } : {}) },
-    overrideEnv: pick(env, LOCAL_OVERRIDES),
+    overrideEnv: { ...pick(env, LOCAL_OVERRIDES), ...options.functionEnv },
     gatewayAliases,
     optionalSecrets: [SECRET_NAMES.mongoUrl],
   });
@@ -169,7 +173,7 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
     await queue.stop();
     throw error;
   }
-  queue.start();
+  if (options.queueWorker ?? env.QUEUE_WORKER !== '0') queue.start();
   autoscaler?.start();
 
   const sweepEveryMs = options.sweepEveryMs ?? Number(env.SWEEP_EVERY_MS ?? 60_000);

@@ -15,7 +15,8 @@ export interface TestShop {
   admin(): string;
   dataDir: string;
   call(fn: string, options?: CallOptions): ReturnType<typeof request>;
-  restart(): Promise<void>;
+  /** Stops and starts it again on the same data and address, with `changes` to its options. */
+  restart(changes?: Partial<ShopOptions>): Promise<void>;
   /** The gateway going away and coming back, on the same address. */
   down(): Promise<void>;
   up(): Promise<void>;
@@ -45,7 +46,7 @@ export function storeFingerprint(dataDir: string): string {
  * restarted after 200 ms, and the replicas' logs kept (for /system/logs) but not printed.
  */
 export async function startTestShop(
-  extra: Pick<ShopOptions, 'faults' | 'replicas' | 'autoscale' | 'dataDir'> & { prepare?: (dataDir: string) => Promise<void> } = {},
+  extra: Pick<ShopOptions, 'faults' | 'replicas' | 'autoscale' | 'dataDir' | 'queueWorker' | 'functionEnv'> & { prepare?: (dataDir: string) => Promise<void> } = {},
 ): Promise<TestShop> {
   const { prepare, ...shopOptions } = extra;
   const dir = mkdtempSync(join(tmpdir(), 'shop-e2e-'));
@@ -62,8 +63,9 @@ export async function startTestShop(
     dataDir,
     admin: () => `Basic ${Buffer.from(`admin:${handle.shop.secrets[BASIC_AUTH_FILE]}`).toString('base64')}`,
     call: (fn, callOptions) => request(`${handle.shop.url}/function/${fn}`, callOptions),
-    async restart() {
+    async restart(changes: Partial<ShopOptions> = {}) {
       await handle.shop.stop();
+      Object.assign(options, changes);
       handle.shop = await startShop(options);
     },
     async down() {
