@@ -6,6 +6,7 @@
  * Both go over HTTP through the gateway, the node20 emulation and the built bundles, on the
  * embedded store in a fresh temporary data directory.
  */
+import './quiet';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,7 +41,6 @@ async function callsPerSecond(label: string, calls: () => Promise<number>[]): Pr
 }
 
 async function main(): Promise<void> {
-  process.env.LOG_LEVEL ??= 'silent';
   const dir = mkdtempSync(join(tmpdir(), 'shop-bench-'));
   const shop = await startShop({ port: 0, dataDir: join(dir, 'data'), secretsDir: join(dir, 'secrets') });
   const fn = (name: string) => `${shop.url}/function/${name}`;

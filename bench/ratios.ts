@@ -9,6 +9,7 @@
  * (The memory of `npm start` is measured by bench/replicas.ts, for the whole process tree.)
  * BENCH_SECONDS (3) sets each throughput window.
  */
+import './quiet';
 import { build } from 'esbuild';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -77,7 +78,6 @@ async function listen(handler: http.RequestListener): Promise<{ url: string; clo
 }
 
 async function main(): Promise<void> {
-  process.env.LOG_LEVEL ??= 'silent';
   await buildIfStale();
   const dir = mkdtempSync(join(tmpdir(), 'shop-ratios-'));
   const shop = await startShop({ port: 0, dataDir: join(dir, 'data'), secretsDir: join(dir, 'secrets'), sweepEveryMs: 0 });

@@ -5,6 +5,7 @@
  *   BENCH_SHOPPERS (50) concurrent shoppers, BENCH_VISITS (20) home page views and
  *   BENCH_CHECKOUTS (3) checkouts each.
  */
+import './quiet';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +31,6 @@ function shopper(base: string) {
 const field = (html: string, name: string) => new RegExp(`name="${name}" value="([^"]+)"`).exec(html)?.[1] ?? '';
 
 async function main(): Promise<void> {
-  process.env.LOG_LEVEL ??= 'silent';
   const dir = mkdtempSync(join(tmpdir(), 'shop-bench-'));
   const shop = await startShop({ port: 0, dataDir: join(dir, 'data'), secretsDir: join(dir, 'secrets') });
   const storefront = await startStorefront({ port: 0, host: '127.0.0.1', gatewayUrl: shop.url, cookieSecret: 'bench-cookie-secret-bench-cookie-secret' });

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from './zod';
 import { errorBody, invalidInput, shopError, toShopError, type ShopError } from './errors';
-import { logLine, type LogFields } from './log';
+import { logger, type LogFields } from './log';
 import type { FunctionEvent, Node20Handler } from './node20';
 import { SECRET_NAMES, readSecret, sameSecret } from './secrets';
 import { openStore } from './store/open';
@@ -85,7 +85,7 @@ function callContext(fn: string, callId: string): Call {
     callId,
     store: () => openStore(),
     now: () => new Date().toISOString(),
-    log: (msg, fields) => logLine('info', msg, { function: fn, callId, ...fields }),
+    log: (msg, fields) => logger.info({ function: fn, callId, ...fields }, msg),
   };
 }
 
@@ -123,11 +123,14 @@ function readJsonBody(event: FunctionEvent): unknown {
 }
 
 function logFailure(fn: string, callId: string, failure: ShopError, error: unknown): void {
-  logLine('error', failure.message, {
-    function: fn,
-    callId,
-    code: failure.code,
-    status: failure.status,
-    ...(failure.code === 'INTERNAL' && error instanceof Error ? { error: error.message, stack: error.stack } : {}),
-  });
+  logger.error(
+    {
+      function: fn,
+      callId,
+      code: failure.code,
+      status: failure.status,
+      ...(failure.code === 'INTERNAL' && error instanceof Error ? { error: error.message, stack: error.stack } : {}),
+    },
+    failure.message,
+  );
 }

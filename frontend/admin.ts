@@ -4,9 +4,10 @@
  * auth: user `admin`, password the shop-admin-token. The storefront keeps no admin secret of
  * its own; it passes the operator's token on, and the functions decide (401/403 ask again).
  */
+import basicAuth from 'basic-auth';
 import type { Express, NextFunction, Request, Response } from 'express';
 import { isShopError } from '../core/errors';
-import type { Histogram } from '../core/metrics';
+import type { Histogram } from 'prom-client';
 import { z } from '../core/zod';
 import { Product, ProductId, type Product as ProductType } from '../core/schemas';
 import type { ShopClient } from './shop-client';
@@ -35,11 +36,10 @@ function challenge(res: Response): void {
 }
 
 /** Reads basic auth; the token is checked by the functions on every admin call. */
-function basicAuth(req: Request, res: Response, next: NextFunction): void {
-  const match = /^Basic ([A-Za-z0-9+/=]+)$/.exec(req.headers.authorization ?? '');
-  const [user, ...rest] = match ? Buffer.from(match[1] as string, 'base64').toString('utf8').split(':') : [];
-  if (user !== 'admin' || !rest.join(':')) return challenge(res);
-  req.adminToken = rest.join(':');
+function operator(req: Request, res: Response, next: NextFunction): void {
+  const credentials = basicAuth(req);
+  if (credentials?.name !== 'admin' || !credentials.pass) return challenge(res);
+  req.adminToken = credentials.pass;
   next();
 }
 
@@ -55,6 +55,22 @@ async function allProducts(shop: ShopClient, callId: string): Promise<ProductTyp
   return products;
 }
 
+/** The storefront's calls and their mean duration per function, from its histogram. */
+async function callsPerFunction(histogram: Histogram<'function_name'>): Promise<{ fn: string; count: number; meanMs: number }[]> {
+  const totals = new Map<string, { count: number; sum: number }>();
+  for (const sample of (await histogram.get()).values) {
+    const fn = String(sample.labels.function_name ?? '');
+    const total = totals.get(fn) ?? { count: 0, sum: 0 };
+    if (sample.metricName?.endsWith('_count')) total.count = sample.value;
+    else if (sample.metricName?.endsWith('_sum')) total.sum = sample.value;
+    else continue;
+    totals.set(fn, total);
+  }
+  return [...totals]
+    .map(([fn, t]) => ({ fn, count: t.count, meanMs: t.count ? (t.sum / t.count) * 1000 : 0 }))
+    .sort((a, b) => a.fn.localeCompare(b.fn));
+}
+
 /** A function's row on the page: its replicas and the bounds its labels give (CE: at most 5). */
 function replicaRow(fn: FunctionSummary) {
   const label = (key: string, fallback: number) => Math.min(Number(fn.labels?.[key]) || fallback, 5);
@@ -63,7 +79,7 @@ function replicaRow(fn: FunctionSummary) {
 
 export function mountAdmin(
   app: Express,
-  deps: { shop: ShopClient; system?: SystemClient; functionSeconds: Histogram; flash: (req: Request, res: Response, text: string, kind?: 'success' | 'error') => void },
+  deps: { shop: ShopClient; system?: SystemClient; functionSeconds: Histogram<'function_name'>; flash: (req: Request, res: Response, text: string, kind?: 'success' | 'error') => void },
 ): void {
   const { shop, system } = deps;
 
@@ -75,15 +91,12 @@ export function mountAdmin(
 
   app.get(
     '/admin',
-    basicAuth,
+    operator,
     guarded(async (req, res) => {
       // The admin call first: a wrong token stops here, before anything is shown.
       const orders = await shop.recentOrders(req.adminToken as string, res.locals.callId);
       const products = await allProducts(shop, res.locals.callId);
-      const calls = deps.functionSeconds
-        .totals()
-        .map((t) => ({ fn: t.labels.function_name ?? '', count: t.count, meanMs: t.count ? (t.sum / t.count) * 1000 : 0 }))
-        .sort((a, b) => a.fn.localeCompare(b.fn));
+      const calls = await callsPerFunction(deps.functionSeconds);
       // The replicas need the gateway's own credentials: without them (or if it is down) the page says so.
       const functions = system ? await system.functions().then((list) => list.map(replicaRow), () => null) : undefined;
       res.set('Cache-Control', 'no-store').render('admin', { title: 'Operator', products, orders: orders.items, calls, functions, maxStock: Math.max(1, ...products.map((p) => p.stock)) });
@@ -92,7 +105,7 @@ export function mountAdmin(
 
   app.post(
     '/admin/restock',
-    basicAuth,
+    operator,
     guarded(async (req, res) => {
       const form = RestockForm.safeParse(req.body);
       if (!form.success) return void res.status(400).render('error', { title: 'Sorry', message: 'Choose a product and a stock from 0 to 1000000.' });
@@ -104,7 +117,7 @@ export function mountAdmin(
 
   app.post(
     '/admin/scale',
-    basicAuth,
+    operator,
     guarded(async (req, res) => {
       const form = ScaleForm.safeParse(req.body);
       if (!form.success || !system) return void res.status(400).render('error', { title: 'Sorry', message: 'Choose a function and from 1 to 5 replicas.' });
@@ -123,7 +136,7 @@ export function mountAdmin(
 
   app.post(
     '/admin/products',
-    basicAuth,
+    operator,
     guarded(async (req, res) => {
       const form = ProductForm.safeParse(req.body);
       const candidate = form.success

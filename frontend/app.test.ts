@@ -99,6 +99,20 @@ describe('storefront routes', () => {
     expect(res.headers.getSetCookie().find((c) => c.startsWith('shopper='))).toMatch(/Secure/);
   });
 
+  it('keeps the shopper of a cookie signed before cookie-parser, and signs it again the new way', async () => {
+    // `id.` + HMAC-SHA256(SECRET, id) in base64url: what the storefront set until it used cookie-parser.
+    const legacy = 'LegacyShopper_0123-abc.wO4KIsXvCaZgSWKNnUtbdk4N3bpnEGo4mLY2MWqncD0';
+    const cart = nock(GATEWAY).get('/function/cart-get').query({ shopperId: 'LegacyShopper_0123-abc' }).reply(200, emptyCart('LegacyShopper_0123-abc'));
+    const res = await fetch(`${base}/cart`, { headers: { cookie: `shopper=${legacy}` } });
+    expect(res.status).toBe(200);
+    cart.done();
+    expect(res.headers.getSetCookie().find((c) => c.startsWith('shopper='))).toMatch(/^shopper=s%3ALegacyShopper_0123-abc\.[^;]+; Max-Age=\d+;.*HttpOnly/);
+    // A forged one (another id under that signature) is a new visitor.
+    const forged = nock(GATEWAY).get('/function/cart-get').query((q) => q.shopperId !== 'LegacyShopper_0123-abd').reply(200, emptyCart('x'.repeat(22)));
+    expect((await fetch(`${base}/cart`, { headers: { cookie: `shopper=${legacy.replace('abc.', 'abd.')}` } })).status).toBe(200);
+    forged.done();
+  });
+
   it('refuses a POST without the session’s CSRF token, touching nothing', async () => {
     const v = await visitor();
     const add = nock(GATEWAY).post('/function/cart-add').reply(200, {});

@@ -7,14 +7,16 @@
  * header's cart count comes from a signed cookie.
  */
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import ejs from 'ejs';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import { z } from '../core/zod';
 import { isShopError, type ShopError } from '../core/errors';
-import { logLine } from '../core/log';
-import { Counter, Histogram, PROMETHEUS_CONTENT_TYPE, Registry } from '../core/metrics';
+import { pinoHttp } from 'pino-http';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { logger } from '../core/log';
 import { Customer, IdempotencyKey, MAX_LINE_QUANTITY, OrderId, ProductId } from '../core/schemas';
 import { mountAdmin } from './admin';
 import { placeholderSvg } from './placeholder';
@@ -60,10 +62,12 @@ const route = (fn: (req: Request, res: Response) => Promise<void>) => (req: Requ
 
 export function createStorefront(config: StorefrontConfig): express.Express {
   const metrics = new Registry();
-  const requests = metrics.register(new Counter('http_requests_total', 'Storefront requests by method, route and status'));
-  const requestSeconds = metrics.register(new Histogram('http_request_duration_seconds', 'Storefront request duration in seconds'));
-  const functionCalls = metrics.register(new Counter('storefront_function_calls_total', 'Calls from the storefront to each function, by status (0: no answer)'));
-  const functionSeconds = metrics.register(new Histogram('storefront_function_seconds', 'Duration of the storefront’s calls to each function'));
+  collectDefaultMetrics({ register: metrics });
+  const registers = [metrics];
+  const requests = new Counter({ name: 'http_requests_total', help: 'Storefront requests by method, route and status', labelNames: ['method', 'route', 'code'], registers });
+  const requestSeconds = new Histogram({ name: 'http_request_duration_seconds', help: 'Storefront request duration in seconds', labelNames: ['method', 'route'], registers });
+  const functionCalls = new Counter({ name: 'storefront_function_calls_total', help: 'Calls from the storefront to each function, by status (0: no answer)', labelNames: ['function_name', 'code'], registers });
+  const functionSeconds = new Histogram({ name: 'storefront_function_seconds', help: 'Duration of the storefront’s calls to each function', labelNames: ['function_name'], registers });
   const shop: ShopClient = createShopClient({
     gatewayUrl: config.gatewayUrl,
     timeoutMs: config.gatewayTimeoutMs,
@@ -111,7 +115,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
     res.type('image/svg+xml').set('Cache-Control', 'public, max-age=86400').send(placeholderSvg(name));
   });
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
-  app.get('/metrics', (_req, res) => void res.type(PROMETHEUS_CONTENT_TYPE).send(metrics.render()));
+  app.get('/metrics', route(async (_req, res) => void res.type(metrics.contentType).send(await metrics.metrics())));
 
   app.use((req, res, next) => {
     // What every page's header needs, even an error page rendered before the session exists.
@@ -123,13 +127,32 @@ export function createStorefront(config: StorefrontConfig): express.Express {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const route = req.route?.path ? String(req.route.path) : 'unmatched';
+      const route = routeOf(req);
       requests.inc({ method: req.method, route, code: String(res.statusCode) });
       requestSeconds.observe({ method: req.method, route }, seconds);
-      logLine('info', 'request', { callId, method: req.method, route, status: res.statusCode, durationMs: Math.round(seconds * 100_000) / 100 });
     });
     next();
   });
+  // One log line per request, under the page view's call id.
+  const requestLine = (req: IncomingMessage, res: ServerResponse, fields: { durationMs?: unknown }) => ({
+    method: req.method,
+    route: routeOf(req as Request),
+    status: res.statusCode,
+    durationMs: fields.durationMs,
+  });
+  app.use(
+    pinoHttp({
+      logger,
+      genReqId: (_req, res) => (res as Response).locals.callId as string,
+      quietReqLogger: true,
+      quietResLogger: true,
+      customAttributeKeys: { reqId: 'callId', responseTime: 'durationMs' },
+      customSuccessMessage: () => 'request',
+      customErrorMessage: () => 'request',
+      customSuccessObject: requestLine,
+      customErrorObject: (req, res, _error, fields) => requestLine(req, res, fields),
+    }),
+  );
   app.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 }));
   app.use(sessions.middleware);
   app.use((req, res, next) => {
@@ -323,12 +346,10 @@ export function createStorefront(config: StorefrontConfig): express.Express {
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
     const status = statusOf(error);
     if (status >= 500) {
-      logLine(status === 503 ? 'warn' : 'error', 'storefront request failed', {
-        callId: res.locals.callId,
-        path: req.path,
-        status,
-        error: isShopError(error) ? error.code : error instanceof Error ? error.message : String(error),
-      });
+      logger[status === 503 ? 'warn' : 'error'](
+        { callId: res.locals.callId, path: req.path, status, error: isShopError(error) ? error.code : error instanceof Error ? error.message : String(error) },
+        'storefront request failed',
+      );
     }
     if (res.headersSent) return;
     if (status === 503) {
@@ -343,6 +364,9 @@ export function createStorefront(config: StorefrontConfig): express.Express {
 
   return app;
 }
+
+/** The route a request matched, as the metrics and logs name it. */
+const routeOf = (req: Request) => (req.route?.path ? String(req.route.path) : 'unmatched');
 
 const unitsIn = (cart: { items: readonly { quantity: number }[] }) => cart.items.reduce((n, i) => n + i.quantity, 0);
 

@@ -1,6 +1,6 @@
 /** `npm start`: the local OpenFaaS-like runtime with every function, and the storefront on it. */
 import { join } from 'node:path';
-import { logLine } from '../core/log';
+import { logger } from '../core/log';
 import { startStorefront, storefrontConfig } from '../frontend/server';
 import { BASIC_AUTH_FILE, COOKIE_SECRET_FILE } from './secrets';
 import { startShop } from './shop';
@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logLine('info', `${signal}: finishing calls in flight, then stopping`);
+    logger.info(`${signal}: finishing calls in flight, then stopping`);
     Promise.all([storefront.close(), shop.stop()]).then(
       () => process.exit(0),
       (error: unknown) => {

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { seedCatalog } from '../core/catalog';
-import { logLine } from '../core/log';
+import { logger } from '../core/log';
 import { SECRET_NAMES } from '../core/secrets';
 import { closeStores, openStore, storeTarget, type StoreTarget } from '../core/store/open';
 import { readCatalog } from '../seed/catalog';
@@ -72,7 +72,7 @@ const LOCAL_OVERRIDES = ['LOG_LEVEL', 'RESERVATION_TTL_SECONDS', 'CART_TTL_DAYS'
 const PASSED_ON = ['PATH', 'HOME', 'TZ', 'NODE_OPTIONS', 'MONGO_URL', 'MONGO_DB', 'NODE_EXTRA_CA_CERTS'];
 const IN_CLUSTER_GATEWAY = 'http://gateway.openfaas:8080';
 
-const log = (msg: string, fields?: Record<string, unknown>) => logLine('info', msg, fields);
+const log = (msg: string, fields?: Record<string, unknown>) => logger.info(fields, msg);
 const pick = (env: NodeJS.ProcessEnv, names: readonly string[]) =>
   Object.fromEntries(names.filter((n) => env[n] !== undefined && env[n] !== '').map((n) => [n, env[n] as string]));
 
@@ -93,7 +93,7 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
 
   const runDir = mkdtempSync(join(tmpdir(), 'openfaas-shop-run-'));
   const logs = new FunctionLogs();
-  const echo = options.echoFunctionLogs ?? env.LOG_LEVEL !== 'silent';
+  const echo = options.echoFunctionLogs ?? logger.level !== 'silent';
   const faultsOn = options.faults || env.SHOP_FAULT_INJECTION === '1';
   // Replicas ask the runtime before each store operation a fault plan names (runtime/replica.ts).
   const faults = faultsOn ? new Faults((operations) => provider.names().forEach((n) => provider.replicasOf(n)?.broadcast({ type: 'faults', operations }))) : undefined;
@@ -156,7 +156,7 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
     upstreamTimeoutMs: Math.max(...execTimeouts) + 5_000,
     maxAsyncBodyBytes: 1024 * 1024,
     version: { release: (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version, sha: 'local' },
-    log: (line, fields) => log(line, fields),
+    logger,
   });
   gatewayAliases[IN_CLUSTER_GATEWAY] = gateway.url;
 

@@ -133,6 +133,8 @@ describe('faas-cli invoke', () => {
     const bad = await fetch(`${t.shop.url}/async-function/cart-add`, { method: 'POST', headers: { 'x-callback-url': 'ftp://example.com/x' }, body: '{}' });
     expect(bad.status).toBe(400);
     expect((await fetch(`${t.shop.url}/async-function/no-such-function`, { method: 'POST', body: '{}' })).status).toBe(404);
+    // Over MAX_RAW_SIZE (1 MB): refused before it is kept.
+    expect((await fetch(`${t.shop.url}/async-function/cart-add`, { method: 'POST', body: new Uint8Array(1024 * 1024 + 1) })).status).toBe(413);
   });
 
   it('keeps an accepted async call through a restart, and runs it once the queue-worker runs', async () => {

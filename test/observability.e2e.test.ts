@@ -3,6 +3,7 @@
  * publish: one call id in the storefront's, the gateway's and the functions' log lines, and
  * Prometheus metrics under the OpenFaaS gateway's own names.
  */
+import { logger } from '../core/log';
 import { parseMetrics, sampleValue } from './support/metrics';
 import { startTestStorefront, type TestStorefront } from './support/storefront';
 
@@ -16,8 +17,9 @@ afterAll(() => s.stop());
 async function logsOf(fn: () => Promise<void>): Promise<Record<string, unknown>[]> {
   const lines: string[] = [];
   const write = process.stdout.write.bind(process.stdout);
-  const level = process.env.LOG_LEVEL;
-  process.env.LOG_LEVEL = 'info';
+  // The suite runs muted (LOG_LEVEL=silent); this window is logged at info, as in production.
+  const level = logger.level;
+  logger.level = 'info';
   process.stdout.write = ((chunk: string | Uint8Array) => {
     lines.push(String(chunk));
     return true;
@@ -26,7 +28,7 @@ async function logsOf(fn: () => Promise<void>): Promise<Record<string, unknown>[
     await fn();
   } finally {
     process.stdout.write = write;
-    process.env.LOG_LEVEL = level;
+    logger.level = level;
   }
   return lines.flatMap((l) => l.split('\n')).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
 }
@@ -54,7 +56,8 @@ describe('observability', () => {
     expect(traced.map((l) => `${l.msg}:${String(l.function ?? l.route)}`).sort()).toEqual(
       expect.arrayContaining(['call:inventory-reserve', 'call:order-create', 'request:/checkout']),
     );
-    expect(traced.every((l) => typeof l.time === 'string')).toBe(true);
+    expect(traced.every((l) => typeof l.time === 'string' && !Number.isNaN(Date.parse(l.time)) && typeof l.level === 'string')).toBe(true);
+    expect(traced.find((l) => l.msg === 'request')).toMatchObject({ level: 'info', method: 'POST', route: '/checkout', status: 303, durationMs: expect.any(Number) });
   });
 
   it('publishes the gateway’s metrics under OpenFaaS’s names', async () => {
@@ -74,5 +77,10 @@ describe('observability', () => {
     expect(sampleValue(samples, 'http_requests_total', { method: 'POST', route: '/checkout', code: '303' })).toBeGreaterThanOrEqual(1);
     expect(sampleValue(samples, 'http_request_duration_seconds_count', { method: 'GET', route: '/products/:id' })).toBeGreaterThanOrEqual(1);
     expect(sampleValue(samples, 'storefront_function_calls_total', { function_name: 'order-create', code: '201' })).toBe(1);
+    expect(sampleValue(samples, 'storefront_function_seconds_count', { function_name: 'order-create' })).toBe(1);
+    // What every Node service's dashboard expects, beside the storefront's own series.
+    expect(sampleValue(samples, 'process_resident_memory_bytes')).toBeGreaterThan(0);
+    expect(sampleValue(samples, 'nodejs_eventloop_lag_seconds')).toBeDefined();
+    expect(sampleValue(samples, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
   });
 });
