@@ -2,10 +2,12 @@
  * The storefront in a real browser (Debian's Chromium) against the real stack: the
  * storefront, the local gateway, the functions and the embedded store. Screenshots of the
  * main pages go to test-results/screenshots/ (SCREENSHOT_DIR=docs/screenshots refreshes the
- * README's).
+ * README's). Every page is also checked at a phone's size and a desktop's: nothing wider than
+ * the screen, every control within reach and tall enough for a thumb, and axe-core's scan.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
 import { CATALOG_TTL_MS } from '../frontend/shop-client';
 import { ROOT } from '../runtime/build';
 import { count, includes, launchBrowser, settles, text, texts } from './support/browser';
@@ -231,5 +233,127 @@ describe('shopping in a browser', () => {
       '2',
     );
     await page.screenshot({ path: join(shots, 'operator.png'), fullPage: true });
+  });
+});
+
+/** The phone pictures the README shows. */
+const PHONE_SHOTS = ['product', 'cart', 'checkout-errors', 'confirmation', 'orders'];
+
+/** axe-core, evaluated in the page through the DevTools protocol: the page keeps its CSP. */
+const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+interface PageCheck {
+  documentWidth: number;
+  /** Visible controls narrower than the screen allows, or shorter than 44 px. */
+  outOfReach: string[];
+  tooSmall: string[];
+  /** axe-core's findings of serious or critical impact. */
+  serious: string[];
+}
+
+async function checkPage(page: Page, viewportWidth: number): Promise<PageCheck> {
+  await page.waitForLoadState('load');
+  // The skip link waits off screen until it is focused; visually hidden labels are 1 px.
+  const controls = await page.locator('a:not(.skip), button, input:not([type=hidden]), select, textarea').evaluateAll((elements) =>
+    elements
+      .map((e) => ({ r: e.getBoundingClientRect(), what: `${e.tagName.toLowerCase()} "${(e.textContent ?? '').trim().slice(0, 30) || e.getAttribute('name')}"` }))
+      .filter(({ r }) => r.width > 1 && r.height > 1)
+      .map(({ r, what }) => ({ left: r.left, right: r.right, height: r.height, what: `${what} ${Math.round(r.left)}-${Math.round(r.right)}x${Math.round(r.height)}` })),
+  );
+  const layout = {
+    documentWidth: (await page.evaluate('document.documentElement.scrollWidth')) as number,
+    outOfReach: controls.filter((c) => c.left < 0 || c.right > viewportWidth).map((c) => c.what),
+    tooSmall: controls.filter((c) => c.height < 44).map((c) => c.what),
+  };
+  await page.evaluate(AXE_SOURCE);
+  const { violations } = (await page.evaluate('axe.run()')) as { violations: { id: string; impact: string; nodes: unknown[] }[] };
+  const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.impact} ${v.id} (${v.nodes.length})`);
+  return { ...layout, serious };
+}
+
+describe.each([
+  { device: 'phone', viewport: { width: 360, height: 780 }, isMobile: true, hasTouch: true },
+  { device: 'desktop', viewport: { width: 1280, height: 900 }, isMobile: false, hasTouch: false },
+])('every page on a $device ($viewport.width px)', ({ device, ...screen }) => {
+  let page: Page;
+  const expectFits = async (name: string) => {
+    const check = await checkPage(page, screen.viewport.width);
+    expect({ page: name, ...check }).toEqual({ page: name, documentWidth: screen.viewport.width, outOfReach: [], tooSmall: [], serious: [] });
+    if (device === 'phone' && PHONE_SHOTS.includes(name)) await page.screenshot({ path: join(shots, `phone-${name}.png`) });
+  };
+  const addToCart = async (id: string) => {
+    await page.goto(`${s.url}/products/${id}`);
+    await page.click('.add button');
+    await page.locator('.flash-success').waitFor();
+  };
+  const checkout = async (fields: { name: string; email?: string; address?: string }) => {
+    await page.goto(`${s.url}/checkout`);
+    await page.fill('#name', fields.name);
+    await page.fill('#email', fields.email ?? '');
+    await page.fill('#address', fields.address ?? '');
+    await page.click('button.primary');
+  };
+
+  beforeAll(async () => {
+    page = await (await browser.newContext(screen as BrowserContextOptions)).newPage();
+  });
+  afterAll(() => page.context().close());
+
+  it('the catalog, search results and a product', async () => {
+    await page.goto(s.url);
+    // The tiles' pictures are decorative: the link's heading names the product.
+    const alts = await page.locator('.card img').evaluateAll((imgs) => imgs.map((i) => i.getAttribute('alt')));
+    expect([alts.length >= 12, new Set(alts)]).toEqual([true, new Set([''])]);
+    await expectFits('catalog');
+    await page.goto(`${s.url}/?q=kettle`);
+    await expectFits('search');
+    await page.goto(`${s.url}/products/gooseneck-kettle`);
+    await expectFits('product');
+  });
+
+  it('a cart with several lines, a checkout with field errors, the confirmation and the order history', async () => {
+    for (const id of ['gooseneck-kettle', 'paper-filters-100']) await addToCart(id);
+    await checkout({ name: 'Ada Lovelace', email: 'ada@example.com', address: '12 Analytical Row, London' });
+    await page.locator('.order-id').waitFor();
+    for (const id of ['gooseneck-kettle', 'paper-filters-100', 'milk-frother']) await addToCart(id);
+    await page.goto(`${s.url}/cart`);
+    expect(await page.locator('.lines tbody tr').count()).toBe(3);
+    await expectFits('cart');
+    await checkout({ name: 'Ada Lovelace', email: 'not-an-email' });
+    await page.locator('#address-error').waitFor();
+    await expectFits('checkout-errors');
+    await page.fill('#email', 'ada@example.com');
+    await page.fill('#address', '12 Analytical Row, London');
+    await page.click('button.primary');
+    await page.locator('.order-id').waitFor();
+    await expectFits('confirmation');
+    await page.goto(`${s.url}/orders`);
+    expect(await page.locator('.lines tbody tr').count()).toBe(2);
+    await expectFits('orders');
+  });
+
+  it('the 404 and 503 pages', async () => {
+    expect((await page.goto(`${s.url}/nowhere`))?.status()).toBe(404);
+    await expectFits('not-found');
+    await s.t.down();
+    try {
+      expect((await page.goto(`${s.url}/cart`))?.status()).toBe(503);
+      await expectFits('unavailable');
+    } finally {
+      await s.t.up();
+    }
+  });
+
+  it('the operator page', async () => {
+    const operator = await browser.newContext({ ...(screen as BrowserContextOptions), httpCredentials: { username: 'admin', password: s.t.shop.secrets['shop-admin-token'] as string } });
+    const shopperPage = page;
+    page = await operator.newPage();
+    try {
+      expect((await page.goto(`${s.url}/admin`))?.status()).toBe(200);
+      await expectFits('operator');
+    } finally {
+      await operator.close();
+      page = shopperPage;
+    }
   });
 });
