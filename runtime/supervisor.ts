@@ -80,10 +80,15 @@ export class Replica {
       this.options.onMessage?.(this, message);
     });
     child.once('exit', (code, signal) => this.exited(child, code, signal));
+    // A fork that fails or a channel that breaks ends in 'exit' too, which restarts the replica.
+    child.on('error', (error) => this.options.log('replica process error', { function: this.name, instance: this.instance, error: String(error) }));
   }
 
+  /** A message to the replica; lost if it is dying (EPIPE): its replacement asks afresh when ready. */
   send(message: ToReplica): void {
-    if (this.child?.connected) this.child.send(message);
+    if (this.child?.connected) this.child.send(message, (error: Error | null) => {
+      if (error) this.options.log('message to a dying replica lost', { function: this.name, instance: this.instance, type: message.type });
+    });
   }
 
   /** The gateway is done with one of its calls. */
