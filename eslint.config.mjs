@@ -17,7 +17,7 @@ export default tseslint.config(
   {
     // mongosh scripts
     files: ['mongodb/init/*.js', 'seed/seed.js'],
-    languageOptions: { globals: { db: 'readonly', print: 'readonly' } },
+    languageOptions: { globals: { db: 'readonly', print: 'readonly', ObjectId: 'readonly' } },
   },
   {
     files: ['**/*.cjs'],

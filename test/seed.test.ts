@@ -8,6 +8,9 @@ import { runInNewContext } from 'node:vm';
 import { ROOT } from '../runtime/build';
 import { readCatalog } from '../seed/catalog';
 import { MONGOSH_FILE, mongoshScript } from '../seed/mongosh';
+import { SHOP_INDEXES } from '../core/store/document-store';
+import { closeStores, openCollections, openStore } from '../core/store/open';
+import { checkInvariant } from './support/invariant';
 import { startTestShop } from './support/shop';
 
 const seedCommand = (args: string[]) => ['--import', 'tsx', 'seed/seed.ts', ...args];
@@ -23,17 +26,48 @@ describe('the catalog file', () => {
     expect(readCatalog().length).toBeGreaterThanOrEqual(10);
   });
 
-  it('is what seed/seed.js upserts, with holds left alone (regenerate: npm run seed -- --write-mongosh)', () => {
+  it('is what seed/seed.js upserts (regenerate: npm run seed -- --write-mongosh)', () => {
     expect(readFileSync(MONGOSH_FILE, 'utf8')).toBe(mongoshScript(readCatalog()));
-    // Run the script against a stand-in for mongosh's db to check what it does.
-    const calls: unknown[][] = [];
-    const products = { updateOne: (...args: unknown[]) => (calls.push(args), { upsertedCount: 1, modifiedCount: 0 }) };
-    const printed: string[] = [];
-    runInNewContext(readFileSync(MONGOSH_FILE, 'utf8'), { db: { getSiblingDB: (name: string) => (name === 'shopdb' ? { products } : null) }, print: (s: string) => printed.push(s) });
-    const first = readCatalog()[0];
-    expect(calls).toHaveLength(readCatalog().length);
-    expect(calls[0]).toEqual([{ _id: first?.id }, { $set: { name: first?.name, description: first?.description, priceCents: first?.priceCents, stock: first?.stock, image: first?.image } }, { upsert: true }]);
-    expect(printed).toEqual([`catalog: ${calls.length} products, ${calls.length} created or updated`]);
+  });
+
+  it('seeds through seed/seed.js keeping the stock invariant: new products supplied in the ledger, existing stock untouched', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'shop-mongosh-'));
+    const target = { kind: 'embedded', location: dataDir } as const;
+    const { collections, close } = await openCollections(target, SHOP_INDEXES);
+    const store = await openStore(target);
+    try {
+      /** Runs seed.js against a stand-in for mongosh's db, then applies its upserts to the embedded store as MongoDB would. */
+      const runScript = async () => {
+        const calls: [{ _id: string }, { $set: object; $setOnInsert: object }][] = [];
+        const printed: string[] = [];
+        let ids = 0;
+        const products = { updateOne: (filter: { _id: string }, update: { $set: object; $setOnInsert: object }) => (calls.push([filter, update]), { upsertedCount: 0, modifiedCount: 0 }) };
+        runInNewContext(readFileSync(MONGOSH_FILE, 'utf8'), {
+          db: { getSiblingDB: (name: string) => (name === 'shopdb' ? { products } : null) },
+          ObjectId: class {
+            toString = () => `objectid-${++ids}`;
+          },
+          print: (line: string) => printed.push(line),
+        });
+        for (const [filter, update] of calls) {
+          if (!(await collections.products.insertOnce({ ...filter, ...update.$set, ...update.$setOnInsert }))) await collections.products.updateOne(filter, { $set: update.$set });
+        }
+        await store.flushLedger();
+        return printed;
+      };
+      expect(await runScript()).toEqual([expect.stringMatching(/^catalog: 12 products/)]);
+      expect(await checkInvariant(store, [])).toMatchObject({ products: 12, violations: [] });
+      const sold = await store.setStock('gooseneck-kettle', 3);
+      expect(sold?.stock).toBe(3);
+
+      await runScript();
+      expect((await store.getProducts(['gooseneck-kettle']))[0]?.stock).toBe(3);
+      expect(await checkInvariant(store, [])).toMatchObject({ products: 12, violations: [] });
+    } finally {
+      await close();
+      await closeStores();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
 
