@@ -108,6 +108,7 @@ async function main(): Promise<void> {
     console.log(`answers: ${JSON.stringify(Object.fromEntries(statuses))}`);
     console.log(`checkouts/s, last block / first block   ${throughputRatio.toFixed(2)}  (${last.rate.toFixed(0)} vs ${first.rate.toFixed(0)})  ${aim(throughputRatio >= 0.9, '>= 0.9')}`);
     console.log(`bytes stored per order                  ${perOrder.toFixed(0)}  (data directory ${(atFirstBlock.bytes / 1e6).toFixed(1)} MB at ${BLOCK} orders, ${(atEnd.bytes / 1e6).toFixed(1)} MB at ${total})  ${aim(perOrder <= 2048, '<= 2 KB')}`);
+    console.log(`   files: ${readdirSync(dataDir).map((f) => `${f} ${(statSync(join(dataDir, f)).size / 1e6).toFixed(1)} MB`).join(', ')}`);
     console.log(`product document, last / first          ${(last.productBytes / first.productBytes).toFixed(2)}  (${last.productBytes} vs ${first.productBytes} bytes)`);
     const recentRatio = atEnd.recent / atFirstBlock.recent;
     const sweepRatio = atEnd.sweep / atFirstBlock.sweep;

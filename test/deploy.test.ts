@@ -106,7 +106,7 @@ describe('README', () => {
   });
 
   it('names only scripts and files that exist', () => {
-    const named = [...readme.matchAll(/(?<![\w/.])((?:k3s|mongodb|netplan|seed|frontend|docs\/screenshots)\/[\w./-]+\.(?:sh|yaml|yml|js|json|ts|conf|png))\b/g)].map((m) => m[1] as string);
+    const named = [...readme.matchAll(/(?<![\w/.])((?:k3s|mongodb|netplan|seed|frontend|runtime|core|bench|test|docs\/screenshots)\/[\w./-]+\.(?:sh|yaml|yml|js|json|ts|conf|png))\b/g)].map((m) => m[1] as string);
     expect(named.length).toBeGreaterThan(5);
     for (const path of new Set(named)) expect(() => statSync(join(ROOT, path))).not.toThrow();
   });
