@@ -74,10 +74,11 @@ async function slowOperationsDone(): Promise<void> {
   }
 }
 
-/** A quiet moment: abandoned checkouts swept, then the invariant checked over every order. */
+/** A quiet moment: abandoned checkouts swept (batch after batch, as the next runs would), then the invariant checked over every order. */
 async function settledInvariant() {
-  const sweep = await t.call('order-sweep', { method: 'POST' });
-  expect(sweep.status).toBe(200);
+  let sweep = await t.call('order-sweep', { method: 'POST' });
+  for (let runs = 1; sweep.status === 200 && sweep.json.more === true && runs < 100; runs++) sweep = await t.call('order-sweep', { method: 'POST' });
+  expect([sweep.status, sweep.json.more]).toEqual([200, false]);
   const store = await openStore();
   const orders = await ordersOf(store, shoppers);
   const result = await checkInvariant(store, orders);
@@ -94,6 +95,10 @@ describe('reliability', () => {
     let requests = 0;
     let created = 0;
     let refused = 0;
+    // 503: a step did not answer within GATEWAY_TIMEOUT_MS (400 ms here) while hundreds of checkouts
+    // queue on two cores; the order is failed, or left pending for the sweep. How many depends on
+    // the machine's speed, so it is reported, not asserted.
+    let overloaded = 0;
     let errors = 0;
     for (let round = 0; round < profile.rounds; round++) {
       for (const [i, id] of SCARCE.entries()) await restock(id, 5 + 3 * i);
@@ -107,14 +112,16 @@ describe('reliability', () => {
       requests += answers.length;
       created += answers.filter((a) => a.status === 201).length;
       refused += answers.filter((a) => a.status === 409).length;
-      errors += answers.filter((a) => a.status >= 500).length;
+      overloaded += answers.filter((a) => a.status === 503).length;
+      errors += answers.filter((a) => ![201, 409, 503].includes(a.status)).length;
     }
     const { checks, orders } = await settledInvariant();
     expect(errors).toBe(0);
     expect(created).toBeGreaterThan(0);
     expect(refused).toBeGreaterThan(0);
     expect(orders.filter((o) => o.status === 'confirmed')).toHaveLength(created);
-    report('contention', { shoppers: requests, orders: created, outOfStock: refused, errors, invariantChecks: checks });
+    expect(orders.filter((o) => o.status !== 'confirmed' && o.status !== 'failed')).toEqual([]);
+    report('contention', { shoppers: requests, orders: created, outOfStock: refused, overloaded, errors, invariantChecks: checks });
   });
 
   it('duplicates: double clicks, a client that times out and retries, replays of old keys', async () => {
