@@ -6,8 +6,8 @@
  */
 import basicAuth from 'basic-auth';
 import type { Express, NextFunction, Request, Response } from 'express';
-import { isShopError } from '../core/errors';
 import type { Histogram } from 'prom-client';
+import { isShopError } from '../core/errors';
 import { z } from '../core/zod';
 import { Product, ProductId, type Product as ProductType } from '../core/schemas';
 import type { ShopClient } from './shop-client';

@@ -11,9 +11,9 @@
  * gateway's router does.
  */
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import basicAuth from 'basic-auth';
 import getRawBody from 'raw-body';
-import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from '../core/log';
 import { sameSecret } from '../core/secrets';
