@@ -12,17 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { startShop } from '../runtime/shop';
+import { post } from './stats';
 
 const SHOPPERS = Number(process.env.BENCH_SHOPPERS ?? 100);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 
 const id = () => randomBytes(16).toString('base64url');
-
-async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<number> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-  await res.arrayBuffer();
-  return res.status;
-}
 
 async function callsPerSecond(label: string, calls: () => Promise<number>[]): Promise<number> {
   let total = 0;

@@ -15,21 +15,13 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DATABASE_FILE } from '../core/store/embedded';
 import { startShopProcess } from './shop-process';
-import { percentile } from './stats';
+import { aim, percentile, post } from './stats';
 
 const BLOCK = 1_000;
 /** Checkouts before the first timed block, so that it does not time the processes warming up (JIT, caches). */
 const WARM_UP = 500;
 const PRODUCT = 'paper-filters-100';
 const customer = { name: 'Growth Bench', email: 'growth@example.com', address: '1 Long Run Road' };
-
-const aim = (ok: boolean, text: string) => (ok ? `meets the aim (${text})` : `BELOW the aim (${text})`);
-
-async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<number> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-  await res.arrayBuffer();
-  return res.status;
-}
 
 /** Median latency of `runs` sequential calls, in ms. */
 async function latency(runs: number, call: () => Promise<unknown>): Promise<number> {

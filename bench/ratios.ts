@@ -22,28 +22,9 @@ import { createStorefront } from '../frontend/app';
 import { BUNDLE_OPTIONS, DIST_DIR, ROOT, buildIfStale } from '../runtime/build';
 import { node20App } from '../runtime/node20';
 import { startShop } from '../runtime/shop';
-import { percentile } from './stats';
+import { aim, percentile, post, throughput } from './stats';
 
 const WINDOW_MS = Number(process.env.BENCH_SECONDS ?? 3) * 1000;
-const aim = (value: number, target: number, higherIsBetter: boolean) =>
-  (higherIsBetter ? value >= target : value <= target) ? `meets the aim (${higherIsBetter ? '>=' : '<='} ${target})` : `BELOW the aim (${higherIsBetter ? '>=' : '<='} ${target})`;
-
-/** Closed loop: `concurrency` callers each send the next request when the last one answered, for `ms`. */
-async function throughput(concurrency: number, ms: number, call: (i: number) => Promise<unknown>): Promise<number> {
-  let done = 0;
-  const until = Date.now() + ms;
-  const started = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: concurrency }, async (_, worker) => {
-      while (Date.now() < until) {
-        await call(worker);
-        done++;
-      }
-    }),
-  );
-  return done / (Number(process.hrtime.bigint() - started) / 1e9);
-}
-
 /**
  * Two closed loops compared from a separate process (so the load's own work does not share the
  * measured server's event loop; this machine has 2 cores), alternating short windows A, B, A, B...
@@ -82,11 +63,6 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'shop-ratios-'));
   const shop = await startShop({ port: 0, dataDir: join(dir, 'data'), secretsDir: join(dir, 'secrets'), sweepEveryMs: 0 });
   const fn = (name: string) => `${shop.url}/function/${name}`;
-  const post = async (url: string, body: unknown, headers: Record<string, string> = {}) => {
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-    await res.arrayBuffer();
-    return res.status;
-  };
   console.log(`ratio benchmarks, node ${process.version}, ${WINDOW_MS / 1000} s windows\n`);
   try {
     // 1. Gateway and template emulation overhead.
@@ -97,7 +73,7 @@ async function main(): Promise<void> {
     const [gatewayRate, bareRate] = await compareThroughput(32, WINDOW_MS, `${fn('inventory-get')}${query}`, `${bare.url}/${query}`);
     await bare.close();
     const r1 = gatewayRate / bareRate;
-    console.log(`1. gateway / bare server        ${r1.toFixed(2)}  ${aim(r1, 0.7, true)}`);
+    console.log(`1. gateway / bare server        ${r1.toFixed(2)}  ${aim(r1 >= 0.7, '>= 0.7')}`);
     console.log(`   inventory-get, 32 concurrent keep-alive callers in a separate process, alternating 250 ms windows: ${gatewayRate.toFixed(0)}/s through the local gateway, ${bareRate.toFixed(0)}/s from the same bundle behind a bare node20 server`);
 
     // 2. Catalog page vs a static page of the same size, same server.
@@ -113,7 +89,7 @@ async function main(): Promise<void> {
     const [catalogRate, staticRate] = await compareThroughput(32, WINDOW_MS, `${site.url}/`, `${site.url}/static-page`, { cookie });
     await site.close();
     const r2 = catalogRate / staticRate;
-    console.log(`2. catalog page / static page   ${r2.toFixed(2)}  ${aim(r2, 0.5, true)}`);
+    console.log(`2. catalog page / static page   ${r2.toFixed(2)}  ${aim(r2 >= 0.5, '>= 0.5')}`);
     console.log(`   GET / (${staticPage.length} bytes, one shopper's cookie) ${catalogRate.toFixed(0)}/s vs the same bytes as a static page ${staticRate.toFixed(0)}/s, 32 concurrent callers in a separate process, alternating 250 ms windows`);
 
     // 3. Checkout vs cart-add, 100 concurrent shoppers, plentiful stock.
@@ -139,7 +115,7 @@ async function main(): Promise<void> {
     );
     const orderRate = filled / (Number(process.hrtime.bigint() - orderStarted) / 1e9);
     const r3 = orderRate / addRate;
-    console.log(`3. order-create / cart-add      ${r3.toFixed(2)}  ${aim(r3, 0.25, true)}`);
+    console.log(`3. order-create / cart-add      ${r3.toFixed(2)}  ${aim(r3 >= 0.25, '>= 0.25')}`);
     console.log(`   100 concurrent shoppers: cart-add ${addRate.toFixed(0)}/s; order-create ${orderRate.toFixed(0)}/s over ${filled} one-line carts (answers ${JSON.stringify(Object.fromEntries(statuses))})`);
   } finally {
     await shop.stop();
@@ -148,11 +124,11 @@ async function main(): Promise<void> {
   // 4. Cold start and bundle sizes.
   const cold = await coldStarts(dir);
   const r4 = cold.bundled / cold.unbundled;
-  console.log(`4. cold start bundled / sources ${r4.toFixed(2)}  ${aim(r4, 0.8, false)}`);
+  console.log(`4. cold start bundled / sources ${r4.toFixed(2)}  ${aim(r4 <= 0.8, '<= 0.8')}`);
   console.log(`   process start to first answer of inventory-get, median of ${cold.runs}: bundle ${cold.bundled.toFixed(0)} ms, unbundled sources (transpiled, node_modules) ${cold.unbundled.toFixed(0)} ms`);
   const sizes = readdirSync(DIST_DIR).map((name) => ({ name, kb: statSync(join(DIST_DIR, name, 'handler.js')).size / 1024 }));
   const largest = sizes.reduce((a, b) => (b.kb > a.kb ? b : a));
-  console.log(`   bundle sizes (minified): ${Math.min(...sizes.map((s) => s.kb)).toFixed(0)}-${largest.kb.toFixed(0)} KB, largest ${largest.name}; ${aim(largest.kb / 1024, 1, false).replace('aim', 'aim of MB')}`);
+  console.log(`   bundle sizes (minified): ${Math.min(...sizes.map((s) => s.kb)).toFixed(0)}-${largest.kb.toFixed(0)} KB, largest ${largest.name}; ${aim(largest.kb <= 1024, '<= 1 MB')}`);
 
   rmSync(dir, { recursive: true, force: true });
 }

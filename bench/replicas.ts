@@ -13,7 +13,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startShopProcess, type ShopProcess } from './shop-process';
-import { percentile } from './stats';
+import { aim, percentile, throughput } from './stats';
 
 const WINDOW_MS = Number(process.env.BENCH_SECONDS ?? 5) * 1000;
 const customer = { name: 'Replica Bench', email: 'replicas@example.com', address: '1 Core Street' };
@@ -30,22 +30,6 @@ function call(url: string, body?: unknown, headers: Record<string, string> = {})
     req.on('error', reject);
     req.end(payload);
   });
-}
-
-/** Closed loop: `concurrency` callers each send the next call when the last one answered, for `ms`. */
-async function throughput(concurrency: number, ms: number, call: (worker: number, i: number) => Promise<unknown>): Promise<number> {
-  let done = 0;
-  const until = Date.now() + ms;
-  const started = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: concurrency }, async (_, worker) => {
-      for (let i = 0; Date.now() < until; i++) {
-        await call(worker, i);
-        done++;
-      }
-    }),
-  );
-  return done / (Number(process.hrtime.bigint() - started) / 1e9);
 }
 
 async function main(): Promise<void> {
@@ -88,7 +72,7 @@ async function main(): Promise<void> {
       console.log(`${what.padEnd(15)} 1 replica ${one.toFixed(0).padStart(5)} ${unit}, 2 replicas ${two.toFixed(0).padStart(5)} (${(two / one).toFixed(2)}x), 3 replicas ${three.toFixed(0).padStart(5)} (${(three / one).toFixed(2)}x)`);
     }
     const listGain = (rates['inventory-list']?.[1] ?? 0) / (rates['inventory-list']?.[0] ?? 1);
-    console.log(`   2 replicas / 1 of inventory-list (CPU-bound): ${listGain.toFixed(2)}  ${listGain >= 1.3 ? 'meets the aim (>= 1.3)' : 'BELOW the aim (>= 1.3)'}`);
+    console.log(`   2 replicas / 1 of inventory-list (CPU-bound): ${listGain.toFixed(2)}  ${aim(listGain >= 1.3, '>= 1.3')}`);
 
     await scale(['inventory-list', 'cart-add', 'order-create', 'inventory-reserve'], 1);
     const times: number[] = [];
@@ -100,13 +84,13 @@ async function main(): Promise<void> {
       await scale(['cart-get'], 1);
     }
     const median = percentile(times.sort((a, b) => a - b), 50);
-    console.log(`scale call -> new replica serving: median ${median.toFixed(0)} ms of ${times.length} (${times.map((t) => t.toFixed(0)).join(', ')} ms)  ${median <= 1000 ? 'meets the aim (<= 1 s)' : 'BELOW the aim (<= 1 s)'}`);
+    console.log(`scale call -> new replica serving: median ${median.toFixed(0)} ms of ${times.length} (${times.map((t) => t.toFixed(0)).join(', ')} ms)  ${aim(median <= 1000, '<= 1 s')}`);
 
     const loaded = s.memory();
     for (const [when, m] of [['idle', idle], ['after the load', loaded]] as const) {
       console.log(`npm start memory, ${when.padEnd(14)} ${m.pssMb.toFixed(0)} MB proportional (PSS), ${m.rssMb.toFixed(0)} MB resident (RSS, counting the code the processes share once per process), ${m.processes} processes`);
     }
-    console.log(`   one replica of each function: ${idle.pssMb <= 1024 ? 'meets the aim (<= 1 GB, PSS)' : 'BELOW the aim (<= 1 GB, PSS)'}`);
+    console.log(`   one replica of each function: ${aim(idle.pssMb <= 1024, '<= 1 GB, PSS')}`);
   } finally {
     await shop?.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -7,10 +7,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { ROOT } from '../runtime/build';
 import { BASIC_AUTH_FILE } from '../runtime/secrets';
+import { freePort } from '../test/support/fixtures';
 
 export interface ShopProcess {
   url: string;
@@ -22,14 +22,6 @@ export interface ShopProcess {
   startedInMs: number;
   memory(): { processes: number; rssMb: number; pssMb: number };
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** The process and all its descendants, from /proc. */

@@ -1,4 +1,31 @@
-/** Latency figures for the benchmarks. */
+/** What the benchmarks share: a JSON call, a closed loop, percentiles and how a figure meets its aim. */
+
+/** POSTs `body` as JSON; resolves with the status once the answer is read. */
+export async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<number> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+/** Closed loop: `concurrency` callers each send the next call when the last one answered, for `ms`; calls per second. */
+export async function throughput(concurrency: number, ms: number, call: (worker: number, i: number) => Promise<unknown>): Promise<number> {
+  let done = 0;
+  const until = Date.now() + ms;
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, worker) => {
+      for (let i = 0; Date.now() < until; i++) {
+        await call(worker, i);
+        done++;
+      }
+    }),
+  );
+  return done / (Number(process.hrtime.bigint() - started) / 1e9);
+}
+
+/** `meets the aim (<= 1.2)` or `BELOW the aim (<= 1.2)`. */
+export const aim = (ok: boolean, text: string) => (ok ? `meets the aim (${text})` : `BELOW the aim (${text})`);
+
 export function percentile(sortedMs: readonly number[], p: number): number {
   if (sortedMs.length === 0) return NaN;
   return sortedMs[Math.min(sortedMs.length - 1, Math.ceil((p / 100) * sortedMs.length) - 1)] as number;
