@@ -109,7 +109,8 @@ function definedOnly(query: Record<string, string | undefined>): Record<string, 
   return Object.fromEntries(Object.entries(query).filter((entry): entry is [string, string] => entry[1] !== undefined));
 }
 
-function parseJson(text: string): unknown {
+/** The JSON a text holds, or undefined when it is not JSON. */
+export function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {

@@ -8,6 +8,7 @@ import basicAuth from 'basic-auth';
 import type { Express, NextFunction, Request, Response } from 'express';
 import type { Histogram } from 'prom-client';
 import { isShopError } from '../core/errors';
+import { replicaBounds } from '../core/replica-bounds';
 import { z } from '../core/zod';
 import { Product, ProductId, type Product as ProductType } from '../core/schemas';
 import type { ShopClient } from './shop-client';
@@ -71,10 +72,9 @@ async function callsPerFunction(histogram: Histogram<'function_name'>): Promise<
     .sort((a, b) => a.fn.localeCompare(b.fn));
 }
 
-/** A function's row on the page: its replicas and the bounds its labels give (CE: at most 5). */
+/** A function's row on the page: its replicas and the bounds its labels give. */
 function replicaRow(fn: FunctionSummary) {
-  const label = (key: string, fallback: number) => Math.min(Number(fn.labels?.[key]) || fallback, 5);
-  return { ...fn, min: label('com.openfaas.scale.min', 1), max: label('com.openfaas.scale.max', 5) };
+  return { ...fn, ...replicaBounds(fn.labels ?? {}) };
 }
 
 export function mountAdmin(

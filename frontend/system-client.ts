@@ -7,6 +7,7 @@
 import got, { type Got } from 'got';
 import { z } from '../core/zod';
 import { shopError, unavailable } from '../core/errors';
+import { parseJson } from '../core/gateway';
 
 export interface GatewayCredentials {
   user: string;
@@ -58,12 +59,4 @@ export function createSystemClient(options: { gatewayUrl: string; credentials: G
       throw unavailable(`The gateway answered ${res.statusCode}`);
     },
   };
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

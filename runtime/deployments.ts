@@ -5,8 +5,7 @@
  * Validation follows faas-netes CE (pkg/handlers/validate.go), word for word where it answers.
  */
 import { z } from '../core/zod';
-import { NAMESPACE } from './logs';
-import { CE_MAX_REPLICAS } from './scaling';
+import { CE_MAX_REPLICAS } from '../core/replica-bounds';
 import type { StackFunction } from './stack';
 
 const Resources = z.object({ memory: z.string().optional(), cpu: z.string().optional() });
@@ -48,6 +47,9 @@ export interface FunctionStatus {
   availableReplicas: number;
   createdAt: string;
 }
+
+/** The one namespace for functions OpenFaaS CE has. */
+export const NAMESPACE = 'openfaas-fn';
 
 /** What the node20 template's Dockerfile runs (fprocess). */
 export const ENV_PROCESS = 'node index.js';

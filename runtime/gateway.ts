@@ -19,7 +19,8 @@ import type { Logger } from '../core/log';
 import { sameSecret } from '../core/secrets';
 import { FaultPlan, type Faults } from './faults';
 import { invoke } from './invoke';
-import { NAMESPACE, type FunctionLogs, type LogQuery } from './logs';
+import { NAMESPACE } from './deployments';
+import type { FunctionLogs, LogQuery } from './logs';
 import type { Answer, LocalProvider } from './provider';
 import type { AsyncQueue } from './queue';
 import type { Autoscaler } from './scaling';
@@ -61,10 +62,10 @@ interface Route {
 
 const NAME = '([-a-zA-Z_0-9.]+)';
 
-/** The `namespace` query parameter, when a caller names one other than openfaas-fn (the only one CE has). */
-function otherNamespace(search: string): string | undefined {
+/** Whether the `namespace` query parameter names one other than openfaas-fn (the only one CE has). */
+function otherNamespace(search: string): boolean {
   const namespace = new URLSearchParams(search).get('namespace');
-  return namespace && namespace !== NAMESPACE ? namespace : undefined;
+  return !!namespace && namespace !== NAMESPACE;
 }
 const wrongNamespace: Answer = { status: 400, body: `namespace must be: ${NAMESPACE}\n` };
 
@@ -259,7 +260,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         return send(res, provider.writeSecret(body, req.method === 'POST' ? 'create' : 'update'));
       },
     },
-    { path: /^\/system\/logs$/, methods: ['GET'], auth: true, handle: (req, res) => streamLogs(req, res, logs, provider, following) },
+    { path: /^\/system\/logs$/, methods: ['GET'], auth: true, handle: (req, res, _match, search) => (otherNamespace(search) ? send(res, wrongNamespace) : streamLogs(req, res, logs, provider, following)) },
     { path: /^\/system\/namespaces$/, methods: ['GET'], auth: true, handle: (_req, res) => send(res, { status: 200, body: [NAMESPACE] }) },
   ];
   if (options.faults) {
@@ -362,7 +363,6 @@ function streamLogs(req: IncomingMessage, res: ServerResponse, logs: FunctionLog
     follow: ['1', 't', 'T', 'TRUE', 'true', 'True'].includes(last('follow')),
   };
   if ((tail && !/^-?\d+$/.test(tail)) || (since && Number.isNaN(request.since?.getTime()))) return send(res, { status: 422, body: 'could not parse the log request\n' });
-  if (last('namespace') && last('namespace') !== NAMESPACE) return send(res, wrongNamespace);
   if (!provider.replicasOf(request.name)) return send(res, { status: 500, body: 'function log request failed\n' });
   res.writeHead(200, { 'Content-Type': 'application/x-ndjson', Connection: 'Keep-Alive' });
   for (const message of logs.history(request)) res.write(`${JSON.stringify(message)}\n`);

@@ -4,6 +4,8 @@
  * live. A bounded number of lines per function: logs are for looking at recent behaviour,
  * not a record (the shop's records are in the store).
  */
+import { NAMESPACE } from './deployments';
+
 export interface LogMessage {
   name: string;
   namespace: string;
@@ -24,7 +26,6 @@ export interface LogQuery {
 /** The provider's default when neither since nor tail is given: the last 5 minutes. */
 const DEFAULT_SINCE_MS = 5 * 60_000;
 const LINES_PER_FUNCTION = 2_000;
-export const NAMESPACE = 'openfaas-fn';
 
 export class FunctionLogs {
   private readonly lines = new Map<string, LogMessage[]>();
@@ -41,8 +42,8 @@ export class FunctionLogs {
 
   /** The lines the query asks for so far, per instance in time order. */
   history(query: LogQuery): LogMessage[] {
-    const since = query.since ?? (query.tail ? undefined : new Date(Date.now() - DEFAULT_SINCE_MS));
-    const found = (this.lines.get(query.name) ?? []).filter((m) => matches(query, m) && (!since || m.timestamp >= since.toISOString()));
+    const since = (query.since ?? (query.tail ? undefined : new Date(Date.now() - DEFAULT_SINCE_MS)))?.toISOString();
+    const found = (this.lines.get(query.name) ?? []).filter((m) => matches(query, m) && (!since || m.timestamp >= since));
     if (!query.tail) return found;
     const perInstance = new Map<string, LogMessage[]>();
     for (const m of found) {

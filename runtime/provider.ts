@@ -8,9 +8,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { z } from '../core/zod';
-import { ENV_PROCESS, FunctionDeployment, functionStatus, validateDeployment, type FunctionStatus } from './deployments';
-import { NAMESPACE } from './logs';
-import { replicaBounds, type ReplicaBounds } from './scaling';
+import { ENV_PROCESS, FunctionDeployment, NAMESPACE, functionStatus, validateDeployment, type FunctionStatus } from './deployments';
+import { replicaBounds, type ReplicaBounds } from '../core/replica-bounds';
 import { isSecretName, type SecretFiles } from './secrets';
 import { FunctionReplicas, type SupervisorOptions } from './supervisor';
 

@@ -1,18 +1,11 @@
 /**
- * OpenFaaS CE's replica bounds and autoscaling rule, on a clock the test moves: the alert fires
+ * OpenFaaS CE's scaling steps and autoscaling rule, on a clock the test moves: the alert fires
  * after the rate stayed above 5/s for 5 s, each notification adds ceil(max × 20 / 100), it
  * repeats every 30 s while firing, and a resolved alert goes back to the minimum.
  */
-import { Autoscaler, CE_AUTOSCALING, calculateReplicas, replicaBounds, scaleStep } from './scaling';
+import { Autoscaler, CE_AUTOSCALING, calculateReplicas, scaleStep } from './scaling';
 
-describe('replica bounds', () => {
-  it('reads scale.min and scale.max, defaults 1 and 5, never above CE’s 5', () => {
-    expect(replicaBounds({})).toEqual({ min: 1, max: 5 });
-    expect(replicaBounds({ 'com.openfaas.scale.min': '2', 'com.openfaas.scale.max': '3' })).toEqual({ min: 2, max: 3 });
-    expect(replicaBounds({ 'com.openfaas.scale.max': '20' })).toEqual({ min: 1, max: 5 });
-    expect(replicaBounds({ 'com.openfaas.scale.min': '4', 'com.openfaas.scale.max': '2' })).toEqual({ min: 2, max: 2 });
-  });
-
+describe('scaling steps', () => {
   it('steps by ceil(max / 100 × 20), adds it while firing and goes back to the minimum when resolved', () => {
     expect([1, 2, 3, 4, 5, 10].map(scaleStep)).toEqual([1, 1, 1, 1, 1, 1]);
     expect(calculateReplicas('firing', 1, { min: 1, max: 5 })).toBe(2);

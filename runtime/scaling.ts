@@ -1,8 +1,7 @@
 /**
  * How many replicas a function runs, as OpenFaaS Community Edition decides it.
  *
- * Bounds: `com.openfaas.scale.min` (default 1) and `com.openfaas.scale.max` (default 5), never
- * above CE's 5. A deploy starts at the minimum; a scale call is held to the bounds.
+ * Bounds: core/replica-bounds.ts. A deploy starts at the minimum; a scale call is held to the bounds.
  *
  * Autoscaling, CE's rule: Prometheus fires the alert APIHighInvocationRate when
  *   sum by (function_name) (rate(gateway_function_invocation_total{code="200"}[10s])) > 5
@@ -11,22 +10,9 @@
  * alerthandler.go, CalculateReplicas, scaling factor 20). When the alert resolves, the function
  * goes back to its minimum. Setting min = max turns it off for a function.
  */
-export const CE_MAX_REPLICAS = 5;
+import { CE_MAX_REPLICAS, type ReplicaBounds } from '../core/replica-bounds';
+
 const SCALING_FACTOR = 20;
-
-export interface ReplicaBounds {
-  min: number;
-  max: number;
-}
-
-export function replicaBounds(labels: Record<string, string> = {}): ReplicaBounds {
-  const read = (key: string, fallback: number) => {
-    const n = Number(labels[key]);
-    return Number.isInteger(n) && n > 0 ? Math.min(n, CE_MAX_REPLICAS) : fallback;
-  };
-  const max = read('com.openfaas.scale.max', CE_MAX_REPLICAS);
-  return { min: Math.min(read('com.openfaas.scale.min', 1), max), max };
-}
 
 /** The alert handler's step: how many replicas one firing notification adds. */
 export function scaleStep(max: number): number {

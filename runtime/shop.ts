@@ -84,10 +84,10 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
   // This process reads the store and the secrets too (seeding, the tests looking at the data).
   Object.assign(process.env, { SECRETS_DIR: secretsDir, DATA_DIR: dataDir });
 
-  await buildIfStale((line) => log(line));
+  await buildIfStale(log);
   const stack = readStack(options.stackFile ?? join(ROOT, 'stack.yml'));
   const target = storeTarget();
-  if (target.kind === 'embedded') await importNedbData(target.location, (line) => log(line));
+  if (target.kind === 'embedded') await importNedbData(target.location, log);
   const store = await openStore(target);
   if ((await store.countProducts()) === 0) log(`seeded the catalog: ${(await seedCatalog(store, readCatalog())).created} products`);
 
@@ -126,7 +126,7 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
       faults?.slowDone(slowByReplica.get(replica.instance) ?? 0);
       slowByReplica.delete(replica.instance);
     },
-    log: (line, fields) => log(line, fields),
+    log,
   };
   const gatewayAliases: Record<string, string> = {};
   const provider = new LocalProvider({
@@ -142,7 +142,7 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
   const autoscale = options.autoscale ?? env.AUTOSCALE !== '0';
   const scaled = { functions: () => provider.names(), bounds: (n: string) => provider.bounds(n), replicas: (n: string) => provider.replicasOf(n)?.desired ?? 0, setReplicas: (n: string, r: number) => provider.setReplicas(n, r) };
   const autoscaler = autoscale ? new Autoscaler(scaled, autoscale === true ? CE_AUTOSCALING : autoscale) : undefined;
-  const queue = await AsyncQueue.open(target, { gatewayUrl: () => gateway.url, concurrency: 4, leaseMs: 60_000, pollMs: 500, log: (line, fields) => log(line, fields) });
+  const queue = await AsyncQueue.open(target, { gatewayUrl: () => gateway.url, concurrency: 4, leaseMs: 60_000, pollMs: 500, log });
   const execTimeouts = Object.values(stack.functions).map((fn) => parseDuration(fn.environment?.exec_timeout, 10_000));
   const gateway = await startGateway({
     port: options.port ?? Number(env.GATEWAY_PORT ?? 8080),
