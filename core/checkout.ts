@@ -1,28 +1,28 @@
 /**
  * Checkout and cancellation.
  *
- * One Idempotency-Key is one order: the order id is derived from the shopper and the key,
- * so every attempt with that key, concurrent or later, works on the same order. Each step is
- * idempotent (insert-if-absent, reserve per order id, conditional state transitions), so
- * duplicates simply run the same steps and end with the same order, with stock taken once.
+ * One Idempotency-Key is one order: the order id is derived from the shopper and the key, so
+ * every attempt with that key, concurrent or later, works on the same order. A checkout holds
+ * its stock (inventory-reserve), then writes its order once, decided: confirmed with the holds
+ * it counts, or failed. The first decision for an id is the only one; an attempt that finds
+ * another's decision gives back what it held itself and answers that decision. Then the holds
+ * become sold units and the cart is emptied: four writes for a one-line cart, two more per
+ * further line (core/inventory.ts has how the stock stays exact).
  *
- *   pending --reserve ok--> confirmed --cancel--> cancelling --release--> cancelled
- *      \--out of stock / dependency down (after releasing)--> failed
+ *   (holding) --all held--> confirmed --cancel--> cancelling --stock returned--> cancelled
+ *       \--out of stock / dependency down--> failed (its holds given back)
  *
- * The order's holds are claimed for its sale before the order is confirmed, and turned into sold
- * units right after (core/inventory.ts): from the claim on, only a failed or cancelled order
- * gives its stock back. Prices and names come from the inventory's reservation, never from the
- * caller or the cart.
+ * Prices and names come from the inventory's holds, never from the caller or the cart.
  */
 import { createHash } from 'node:crypto';
 import { emptyCart, linesTotal } from './cart';
 import { conflict, notFound, shopError, toShopError, type ShopError } from './errors';
 import type { Call } from './fn';
 import { createInventoryClient, type InventoryClient } from './gateway';
-import { claimSale, finishSale } from './inventory';
+import { sellStock, undoHolds } from './inventory';
 import { SECRET_NAMES, readSecret } from './secrets';
 import type { Customer, Order, OrderStatus, Reservation } from './schemas';
-import type { ShopStore } from './store/store';
+import type { CartRecord, Decision, OrderStock, ShopStore } from './store/store';
 
 export interface CheckoutDeps {
   store: ShopStore;
@@ -70,118 +70,100 @@ export async function placeOrder(
   deps: CheckoutDeps,
   request: { shopperId: string; customer: Customer; idempotencyKey: string },
 ): Promise<{ order: Order; replayed: boolean }> {
-  const { store, now } = deps;
+  const { store } = deps;
   const id = orderIdFor(request.shopperId, request.idempotencyKey);
-  let order = await store.getOrder(id);
-  let replayed = order !== null;
-  if (!order) {
-    const cart = await store.getCart(request.shopperId);
-    if (cart.lines.length === 0) throw conflict('CART_EMPTY', 'The cart is empty');
-    const at = now();
-    const inserted = await store.insertOrder({
-      id,
-      shopperId: request.shopperId,
-      status: 'pending',
-      customer: request.customer,
-      requested: cart.lines,
-      items: [],
-      totalCents: 0,
-      createdAt: at,
-      updatedAt: at,
-    });
-    order = inserted.order;
-    replayed = !inserted.inserted;
+  const existing = await store.getDecision(id);
+  // An older version's checkout still pending is decided here like a new one.
+  const pending = existing?.kind === 'order' && existing.stock.order.status === 'pending' ? existing.stock.order : null;
+  if (existing && !pending) return answer(existing, request.customer, true);
+  if (pending && !sameCustomer(pending.customer, request.customer)) throw keyReused(id);
+
+  const cart = await store.getCart(request.shopperId);
+  const requested = pending?.requested ?? cart.lines;
+  if (requested.length === 0) throw conflict('CART_EMPTY', 'The cart is empty');
+  const draft = { id, shopperId: request.shopperId, customer: request.customer, requested, createdAt: pending?.createdAt ?? deps.now() };
+
+  let reservation: Reservation;
+  try {
+    reservation = await deps.inventory.reserve(id, requested, deps.callId);
+  } catch (error) {
+    return failCheckout(deps, draft, toShopError(error), request.customer);
   }
-  if (!sameCustomer(order.customer, request.customer)) {
-    throw conflict('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used for a different order', { orderId: id });
-  }
-  if (order.status === 'pending') order = await completeCheckout(deps, order);
+  const confirmed: Order = { ...draft, status: 'confirmed', items: reservation.items, totalCents: linesTotal(reservation.items), updatedAt: deps.now() };
+  const { decided, decision } = await decideOrUndo(deps, confirmed, reservation);
+  if (!decided) return answer(decision, request.customer, true);
+  const stock = (decision as Extract<Decision, { kind: 'order' }>).stock;
+  await settleAfterOrder(deps, stock);
+  await clearCartAfterOrder(deps, confirmed, cart);
+  return { order: confirmed, replayed: false };
+}
+
+/** The answer a decided checkout gives to every attempt after the one that decided it. */
+function answer(decision: Decision, customer: Customer, replayed: boolean): { order: Order; replayed: boolean } {
+  if (decision.kind === 'abandoned') throw conflict('CHECKOUT_ABANDONED', 'This checkout did not finish in time and was given up; nothing was charged. Start a new checkout');
+  const { order } = decision.stock;
+  if (!sameCustomer(order.customer, customer)) throw keyReused(order.id);
   if (order.status === 'failed') throw failureError(order);
   return { order, replayed };
 }
 
-async function completeCheckout(deps: CheckoutDeps, order: Order): Promise<Order> {
-  const { store, inventory, now, callId } = deps;
-  let reservation: Reservation;
-  try {
-    reservation = await inventory.reserve(order.id, order.requested, callId);
-  } catch (error) {
-    const failure = toShopError(error);
-    // A 409 (out of stock, released) leaves nothing held. Anything else may have held some units: give them back.
-    if (failure.status === 409) return markFailed(deps, order, failure);
-    if ((await releaseOrLeavePending(deps, order, failure)) === 'released') return markFailed(deps, order, failure);
-    // A duplicate attempt got the reservation through and claimed it for the sale: carry on with it.
-    reservation = { orderId: order.id, items: (await store.getReservation(order.id))?.items ?? [] };
-  }
-  if (!(await claimSale(store, order.id, now))) {
-    return markFailed(deps, order, conflict('RESERVATION_RELEASED', 'The reservation was released before the order could be confirmed; start a new checkout'));
-  }
+const keyReused = (orderId: string) => conflict('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used for a different order', { orderId });
 
-  const changes = { status: 'confirmed' as const, items: reservation.items, totalCents: linesTotal(reservation.items), updatedAt: now() };
-  let confirmed: Order | null;
+/**
+ * Writes the confirmed order with the holds it counts. If another attempt decided first, this
+ * attempt's own holds that the stored order does not count go back to stock.
+ */
+async function decideOrUndo(deps: CheckoutDeps, order: Order, reservation: Reservation): Promise<{ decided: boolean; decision: Decision }> {
+  let outcome: { decided: boolean; decision: Decision };
   try {
-    confirmed = (await store.transitionOrder(order.id, ['pending'], changes)) ?? (await store.getOrder(order.id));
+    outcome = await deps.store.decideOrder(order, reservation.holds);
   } catch (error) {
-    // The write may have landed even though we saw an error: look before giving up on it.
-    const failure = toShopError(error);
-    const current = await store.getOrder(order.id).catch(() => null);
-    if (current && current.status !== 'pending') return current;
-    // Failed first, so that nothing can confirm it any more; then its stock comes back.
-    const failed = await markFailed(deps, order, failure).catch(() => null);
-    if (!failed) throw failure;
-    if (failed.status !== 'failed') return failed;
-    await deps.inventory.release(order.id, callId).catch((releaseError: unknown) => deps.log?.('release-failed', { orderId: order.id, error: toShopError(releaseError).code }));
-    return failed;
+    // Not decided (the store did not answer): the holds stay for a retry with the same key, or the sweep.
+    deps.log?.('order-not-written', { orderId: order.id, error: toShopError(error).code });
+    throw error;
   }
-  if (!confirmed) throw shopError(500, 'INTERNAL', `Order ${order.id} vanished during checkout`);
-  if (confirmed.status === 'confirmed') {
-    await settleAfterOrder(deps, confirmed);
-    await clearCartAfterOrder(deps, confirmed);
+  if (!outcome.decided) {
+    const counted = outcome.decision.kind === 'order' && outcome.decision.stock.order.status !== 'failed' ? outcome.decision.stock.holdTokens : {};
+    await undoHolds(deps.store, order.id, reservation.holds, reservation.attempt, counted).catch((error: unknown) =>
+      deps.log?.('holds-not-undone', { orderId: order.id, error: toShopError(error).code }),
+    );
   }
-  return confirmed;
+  return outcome;
 }
 
 /**
- * Compensation. 'released' when the stock is back; 'sold' when a duplicate attempt claimed it
- * for the sale meanwhile. If even the release cannot be done, the order stays pending: a replay
- * with the same key resumes it, and the sweep fails it in the end.
+ * The reservation failed. Out of stock (409) holds nothing. Anything else may have held some
+ * units: the order is failed first, so that nothing can confirm it any more, and its stock is
+ * given back (compensation); if that cannot get through, the sweep gives it back. If even the
+ * failure cannot be written, nothing is decided: a retry with the same key completes the checkout.
  */
-async function releaseOrLeavePending(deps: CheckoutDeps, order: Order, cause: ShopError): Promise<'released' | 'sold'> {
-  try {
-    await deps.inventory.release(order.id, deps.callId);
-    return 'released';
-  } catch (error) {
-    const failure = toShopError(error);
-    if (failure.code === 'RESERVATION_SOLD') return 'sold';
-    deps.log?.('release-failed', { orderId: order.id, cause: cause.code, error: failure.code });
-    throw cause;
+async function failCheckout(deps: CheckoutDeps, draft: Omit<Order, 'status' | 'items' | 'totalCents' | 'updatedAt'>, failure: ShopError, customer: Customer): Promise<never> {
+  const failed: Order = { ...draft, status: 'failed', items: [], totalCents: 0, updatedAt: deps.now(), failure: failureRecord(failure) };
+  const { decided, decision } = await deps.store.decideOrder(failed, {}).catch(() => {
+    throw failure;
+  });
+  if (!decided) return answer(decision, customer, true) as never;
+  if (failure.status !== 409) {
+    await deps.inventory.release(draft.id, deps.callId).catch((error: unknown) => deps.log?.('release-failed', { orderId: draft.id, cause: failure.code, error: toShopError(error).code }));
   }
+  throw failureError(failed);
 }
+
+const failureRecord = (failure: ShopError) => (failure.details === undefined ? { code: failure.code, message: failure.message } : { code: failure.code, message: failure.message, details: failure.details });
 
 /** The sold units are recorded whether or not this works now: the sweep finishes a sale left half-way. */
-async function settleAfterOrder(deps: CheckoutDeps, order: Order): Promise<void> {
+async function settleAfterOrder(deps: CheckoutDeps, stock: OrderStock): Promise<void> {
   try {
-    await finishSale(deps.store, order.id, deps.now);
+    await sellStock(deps.store, stock);
   } catch (error) {
-    deps.log?.('sale-not-settled', { orderId: order.id, error: toShopError(error).code });
+    deps.log?.('sale-not-settled', { orderId: stock.order.id, error: toShopError(error).code });
   }
-}
-
-async function markFailed(deps: CheckoutDeps, order: Order, failure: ShopError): Promise<Order> {
-  const changes = {
-    status: 'failed' as const,
-    updatedAt: deps.now(),
-    failure: failure.details === undefined ? { code: failure.code, message: failure.message } : { code: failure.code, message: failure.message, details: failure.details },
-  };
-  const failed = (await deps.store.transitionOrder(order.id, ['pending'], changes)) ?? (await deps.store.getOrder(order.id));
-  if (!failed) throw failure;
-  return failed;
 }
 
 /** The order stands whether or not this works; a failure is logged and the shopper can empty the cart by hand. */
-async function clearCartAfterOrder(deps: CheckoutDeps, order: Order): Promise<void> {
+async function clearCartAfterOrder(deps: CheckoutDeps, order: Order, cart: CartRecord): Promise<void> {
   try {
-    await emptyCart(deps.store, order.shopperId, deps.now);
+    await emptyCart(deps.store, order.shopperId, deps.now, cart);
   } catch (error) {
     deps.log?.('cart-clear-failed', { orderId: order.id, error: toShopError(error).code });
   }

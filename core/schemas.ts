@@ -126,7 +126,14 @@ export const Cart = z.strictObject({
 });
 export type Cart = z.infer<typeof Cart>;
 
-export const Reservation = z.strictObject({ orderId: OrderId, items: z.array(PricedLine) });
+export const Reservation = z.strictObject({
+  orderId: OrderId,
+  items: z.array(PricedLine),
+  /** Per product, the token of the hold: this attempt's own, or one a concurrent attempt made (null: written before tokens). */
+  holds: z.record(ProductId, z.string().nullable()),
+  /** This attempt's token: the holds it made itself, to undo if another attempt decides the order. */
+  attempt: z.string(),
+});
 export type Reservation = z.infer<typeof Reservation>;
 export const Release = z.strictObject({ orderId: OrderId, released: z.array(OrderLineRequest) });
 export type Release = z.infer<typeof Release>;

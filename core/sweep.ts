@@ -1,23 +1,22 @@
 /**
  * Finishing what died half-way, and dropping what nobody will read again. Run every minute
  * (OpenFaaS cron-connector, or the local runtime's timer) or by hand, the sweep:
- *   1. fails orders pending for longer than the TTL, then gives their stock back;
+ *   1. fails orders an older version left pending for longer than the TTL, and gives their stock back;
  *   2. finishes cancellations whose release failed and that nobody retried;
- *   3. finishes the stock of every order left unsettled for longer than the TTL: a confirmed
- *      order's holds become sold units (this also moves holds written before sales were
- *      recorded), anything else gives its stock back;
- *   4. undoes entries that duplicate or late attempts left on products;
- *   5. records ledger movements a process left in a product's outbox when it died;
- *   6. removes carts untouched for CART_TTL_DAYS.
+ *   3. settles every entry a product still carries for an order, by what the order decided:
+ *      a hold the order counts becomes sold units (its checkout died before recording the sale),
+ *      a hold of a failed order goes back to stock, a hold of a checkout that was never decided
+ *      goes back once the checkout is older than the TTL (its id is taken first, so that a late
+ *      attempt cannot confirm it any more), and entries of duplicate or late attempts are undone;
+ *   4. records ledger movements still waiting in the products' outboxes;
+ *   5. removes carts untouched for CART_TTL_DAYS.
  * Every step is idempotent and works on bounded batches found through indexes (or on the
- * catalog, for steps 4 and 5), so its cost does not grow with the number of orders; a backlog
+ * catalog, for steps 3 and 4), so its cost does not grow with the number of orders; a backlog
  * larger than a batch is finished by the next runs (`more` says so).
  */
 import type { CheckoutDeps } from './checkout';
 import { toShopError } from './errors';
-import { finishSale } from './inventory';
-import type { Order } from './schemas';
-import { UNSETTLED, type ReservationRecord, type ShopStore, type StockEntry } from './store/store';
+import type { Decision, ShopStore, StockEntry } from './store/store';
 
 export const DEFAULT_TTL_SECONDS = 120;
 export const DEFAULT_CART_TTL_DAYS = 30;
@@ -46,7 +45,7 @@ export function sweepSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Swee
 export interface SweepReport {
   failedOrders: number;
   finishedCancellations: number;
-  /** Reservations of unfulfilled orders whose stock was given back. */
+  /** Checkouts (failed, or never decided and abandoned) whose held stock was given back. */
   releasedReservations: number;
   /** Confirmed orders whose holds became sold units. */
   settledSales: number;
@@ -59,6 +58,8 @@ export interface SweepReport {
   /** A batch was full: more is left for the next run. */
   more: boolean;
 }
+
+type Entry = StockEntry & { productId: string; kind: 'hold' | 'return' };
 
 export async function sweepAbandonedCheckouts(deps: CheckoutDeps, settings: SweepSettings): Promise<SweepReport> {
   const { store, inventory, now, callId } = deps;
@@ -81,7 +82,7 @@ export async function sweepAbandonedCheckouts(deps: CheckoutDeps, settings: Swee
 
   for (const order of await batch(store.findOrdersByStatus('pending', expiredBefore, BATCH))) {
     await attempt(order.id, async () => {
-      // Failed first, so that nothing can confirm it any more; if the release fails, step 3 retries it.
+      // Failed first, so that nothing can confirm it any more; if the release fails, step 3 gives the holds back.
       const failure = { code: 'CHECKOUT_ABANDONED', message: `The checkout did not finish within ${settings.ttlSeconds} s; nothing was charged and the stock is back` };
       if ((await store.transitionOrder(order.id, ['pending'], { status: 'failed', failure, updatedAt: now() }))?.status === 'failed') report.failedOrders++;
       await inventory.release(order.id, callId);
@@ -95,19 +96,23 @@ export async function sweepAbandonedCheckouts(deps: CheckoutDeps, settings: Swee
     });
   }
 
-  for (const status of UNSETTLED) {
-    for (const reservation of await batch(store.findReservations(status, expiredBefore, BATCH))) {
-      await attempt(reservation.orderId, () => settle(deps, reservation, report));
-    }
-  }
-
-  for (const product of await store.openEntries()) {
-    for (const entry of [...product.holds.map((e) => ({ ...e, kind: 'hold' as const })), ...product.returns.map((e) => ({ ...e, kind: 'return' as const }))]) {
-      if (entry.at !== null && entry.at >= expiredBefore) continue; // its attempt may still be running
-      await attempt(entry.orderId, async () => {
-        if (await undoStray(store, product.productId, entry)) report.undoneEntries++;
-      });
-    }
+  const entries: Entry[] = (await store.openEntries()).flatMap((p) => [
+    ...p.holds.map((e) => ({ ...e, productId: p.productId, kind: 'hold' as const })),
+    ...p.returns.map((e) => ({ ...e, productId: p.productId, kind: 'return' as const })),
+  ]);
+  const released = new Set<string>();
+  for (const entry of entries) {
+    // An entry younger than the TTL may belong to an attempt still running; one without a date is from an older version.
+    const expired = entry.at === null || entry.at < expiredBefore;
+    await attempt(entry.orderId, async () => {
+      const outcome = await settleEntry(store, entry, expired, now);
+      if (outcome === 'sold') report.settledSales++;
+      if (outcome === 'undone') report.undoneEntries++;
+      if (outcome === 'released' && !released.has(entry.orderId)) {
+        released.add(entry.orderId);
+        report.releasedReservations++;
+      }
+    });
   }
 
   report.ledgerRepairs = await store.flushLedger();
@@ -116,34 +121,26 @@ export async function sweepAbandonedCheckouts(deps: CheckoutDeps, settings: Swee
   return report;
 }
 
-/** An order's stock left unsettled: sold if the order is confirmed, given back if it never will be. */
-async function settle(deps: CheckoutDeps, reservation: ReservationRecord, report: SweepReport): Promise<void> {
-  const order: Order | null = await deps.store.getOrder(reservation.orderId);
-  if (order?.status === 'pending') return; // its checkout may still finish; step 1 fails it once it is too old
-  if (order?.status === 'confirmed') {
-    if (reservation.status === 'held' || reservation.status === 'selling') {
-      await finishSale(deps.store, reservation.orderId, deps.now);
-      report.settledSales++;
-    }
-    return;
+/** One entry left on a product, settled by what its order decided. */
+async function settleEntry(store: ShopStore, entry: Entry, expired: boolean, now: () => string): Promise<'sold' | 'released' | 'undone' | 'left'> {
+  let decision: Decision | null = await store.getDecision(entry.orderId);
+  if (!decision) {
+    if (!expired || entry.kind === 'return') return 'left';
+    // Never decided and too old to be running: the id is taken first, so that no late attempt confirms it.
+    decision = (await store.abandonCheckout(entry.orderId, now())).decision;
   }
-  await deps.inventory.release(reservation.orderId, deps.callId);
-  report.releasedReservations++;
-}
+  if (decision.kind === 'abandoned') return entry.kind === 'hold' && (await store.releaseHold(entry.orderId, entry.productId, entry.token)) > 0 ? 'released' : 'left';
+  const { order, holdTokens, returnTokens } = decision.stock;
+  if (order.status === 'pending') return 'left'; // an older version's checkout: step 1 fails it once it is too old
 
-/**
- * An entry that the order's reservation does not count (a duplicate or late attempt's, whose
- * process died before undoing it) is undone: a hold goes back to stock, a take-back back to sold.
- */
-async function undoStray(store: ShopStore, productId: string, entry: StockEntry & { kind: 'hold' | 'return' }): Promise<boolean> {
-  const reservation = await store.getReservation(entry.orderId);
   if (entry.kind === 'hold') {
-    const status = reservation?.status;
-    if (status === 'holding') return false; // in flight, or abandoned: step 3 releases it whole
-    const counted = (status === 'held' || status === 'selling') && reservation?.holdTokens?.[productId] === entry.token;
-    return !counted && (await store.releaseHold(entry.orderId, productId, entry.token)) > 0;
+    if (order.status === 'failed') return (await store.releaseHold(order.id, entry.productId, entry.token)) > 0 ? 'released' : 'left';
+    if (!expired) return 'left';
+    const counted = entry.productId in holdTokens && holdTokens[entry.productId] === entry.token;
+    if (counted) return (await store.sellHold(order.id, entry.productId, entry.quantity, entry.token)) ? 'sold' : 'left';
+    return (await store.releaseHold(order.id, entry.productId, entry.token)) > 0 ? 'undone' : 'left';
   }
-  if (entry.token === null || (reservation?.status !== 'returning' && reservation?.status !== 'returned')) return false;
-  if (reservation.status === 'returning' && reservation.returnTokens?.[productId] === entry.token) return false;
-  return store.keepSold(entry.orderId, productId, entry.token);
+  // A take-back: counted ones are restocked by the cancellation (step 2 finishes stuck ones); others go back to sold.
+  if (!returnTokens || !expired || entry.token === null || returnTokens[entry.productId] === entry.token) return 'left';
+  return (await store.keepSold(order.id, entry.productId, entry.token)) ? 'undone' : 'left';
 }

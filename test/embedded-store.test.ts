@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toShopError } from '../core/errors';
 import { SHOP_INDEXES } from '../core/store/document-store';
-import { DATABASE_FILE, indexedFields, openEmbeddedStore, selectStatement, sqliteCollection } from '../core/store/embedded';
+import { LEDGER_BATCH } from '../core/store/document-store';
+import { DATABASE_FILE, WriteQueue, indexedFields, openEmbeddedStore, selectStatement, sqliteCollection } from '../core/store/embedded';
 import type { Collection } from '../core/store/collection';
 import { product } from './support/fixtures';
 
@@ -28,7 +29,7 @@ describe('MongoDB semantics on SQLite', () => {
   beforeEach(async () => {
     db = new Database(':memory:');
     db.exec('CREATE TABLE things (id TEXT NOT NULL UNIQUE, doc BLOB NOT NULL)');
-    things = sqliteCollection<Thing>(db, 'things', [{ n: 1 }]);
+    things = sqliteCollection<Thing>(db, new WriteQueue(db, 1_000), 'things', [{ n: 1 }]);
     for (const doc of [
       { _id: 'a', n: 1, tags: [1, 3], name: 'Delta MUG', nested: { x: { t: 'k' } } },
       { _id: 'b', n: 2, tags: [2], name: 'mug' },
@@ -85,9 +86,8 @@ describe('MongoDB semantics on SQLite', () => {
 describe('the shop’s queries', () => {
   const queries: [keyof typeof SHOP_INDEXES, Record<string, unknown>, Record<string, 1 | -1>][] = [
     ['orders', { shopperId: 'S' }, { createdAt: -1, _id: -1 }],
-    ['orders', {}, { createdAt: -1, _id: -1 }],
+    ['orders', { status: { $ne: 'abandoned' } }, { createdAt: -1, _id: -1 }],
     ['orders', { status: 'pending', updatedAt: { $lt: 'T' } }, { updatedAt: 1 }],
-    ['reservations', { status: 'held', updatedAt: { $lt: 'T' } }, { updatedAt: 1 }],
     ['carts', { updatedAt: { $lt: 'T' } }, { updatedAt: 1 }],
     ['carts', { updatedAt: null }, {}],
     ['movements', { orderId: 'O' }, { at: 1, _id: 1 }],
@@ -127,19 +127,27 @@ describe('the embedded store', () => {
     await store.close();
   });
 
-  it('keeps a product’s document the same size however many orders it sold', async () => {
+  it('keeps a product’s document within the same size however many orders it sold', async () => {
     const store = await openEmbeddedStore(dir);
     await store.putProduct(product({ stock: 100_000 }));
     const db = new Database(join(dir, DATABASE_FILE), { readonly: true });
     const size = () => (db.prepare("SELECT length(doc) AS n FROM products WHERE id = 'test-mug'").get() as { n: number }).n;
+    const sizes: number[] = [];
     const sell = async (n: number) => {
-      await store.holdStock(`ord_${n}`, 'test-mug', 1, `t${n}`);
-      await store.sellHold(`ord_${n}`, 'test-mug', 1, `t${n}`);
+      // Ids and tokens of one length, as the shop's are.
+      const [orderId, token] = [`ord_${String(n).padStart(22, '0')}`, `t${String(n).padStart(15, '0')}`];
+      await store.holdStock(orderId, 'test-mug', 1, token);
+      await store.sellHold(orderId, 'test-mug', 1, token);
+      sizes.push(size());
     };
     await sell(0);
+    await store.flushLedger();
     const afterOne = size();
     for (let n = 1; n <= 500; n++) await sell(n);
-    // Only the digits of stock and sold differ.
+    // The outbox fills up to a batch of movements and is emptied into the ledger: the largest the
+    // document gets is what the first full batch made it (give or take the digits of stock and sold).
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(Math.max(...sizes.slice(0, LEDGER_BATCH + 1)) + 4);
+    await store.flushLedger();
     expect(Math.abs(size() - afterOne)).toBeLessThanOrEqual(4);
     db.close();
     await store.close();

@@ -168,13 +168,13 @@ describe('reliability', () => {
     });
   });
 
-  const faultCases: { name: string; plan: FaultPlan; expect: 'confirmed' | 'failed' | 'either'; cutOffAfterMs?: number }[] = [
+  const faultCases: { name: string; plan: FaultPlan; expect: 'confirmed' | 'failed' | 'none' | 'either'; cutOffAfterMs?: number }[] = [
     { name: 'inventory-reserve slow (finishes after order-create gave up)', plan: { store: [{ operation: 'holdStock', mode: 'slow', delayMs: 1_500, times: 6 }] }, expect: 'failed' },
     { name: 'inventory-reserve failing (500)', plan: { functions: { 'inventory-reserve': { status: 500 } } }, expect: 'failed' },
     { name: 'inventory-reserve dying half-way through the items', plan: { store: [{ operation: 'holdStock', mode: 'hang', after: 1, times: 1 }] }, expect: 'either' },
     { name: 'gateway timing out (504)', plan: { functions: { 'inventory-reserve': { status: 504 } } }, expect: 'failed' },
     { name: 'gateway dropping the connection', plan: { functions: { 'inventory-reserve': { drop: true } } }, expect: 'failed' },
-    { name: 'store failing the confirmation write', plan: { store: [{ operation: 'transitionOrder', mode: 'fail', times: 1 }] }, expect: 'failed' },
+    { name: 'store failing the confirmation write (nothing decided; the sweep gives the stock back)', plan: { store: [{ operation: 'decideOrder', mode: 'fail', times: 1 }] }, expect: 'none' },
     { name: 'store failing a stock hold', plan: { store: [{ operation: 'holdStock', mode: 'fail', after: 1, times: 1 }] }, expect: 'either' },
     {
       name: 'inventory down and the compensation failing too (order left pending, then swept)',
@@ -210,8 +210,9 @@ describe('reliability', () => {
     const { checks, orders } = await settledInvariant();
     const order = orders.find((o) => o.id === orderIdFor(shopperId, key));
     expect(cutOffAfterMs ? [0] : [201, 409, 503]).toContain(answer.status);
-    expect(order?.status).toBeDefined();
-    if (outcome !== 'either') expect(order?.status).toBe(outcome);
+    if (outcome === 'none') expect(order).toBeUndefined();
+    else expect(order?.status).toBeDefined();
+    if (outcome !== 'either' && outcome !== 'none') expect(order?.status).toBe(outcome);
     if (answer.status === 201) expect(order?.status).toBe('confirmed');
     report(`fault [${name}]`, { answer: answer.status, order: order?.status ?? 'none', faultsInjected: (t.shop.faults?.injected ?? 0) - injectedBefore, invariantChecks: checks });
   });
@@ -222,9 +223,9 @@ describe('reliability', () => {
     // A reservation with no order behind it (its checkout crashed before writing one)...
     const orphan = `ord_${randomUUID().replace(/-/g, '').slice(0, 22)}`;
     expect((await t.call('inventory-reserve', { headers: internal, body: { orderId: orphan, items: [{ productId: 'ceramic-pour-over-dripper', quantity: 3 }] } })).status).toBe(200);
-    // ...and an order stuck pending with its stock held (its checkout died after reserving).
+    // ...and a checkout that died after reserving, before writing its order.
     const shopperId = await shopperWith([['ceramic-pour-over-dripper', 2]]);
-    await setFaults({ store: [{ operation: 'transitionOrder', mode: 'hang', times: 1 }] });
+    await setFaults({ store: [{ operation: 'decideOrder', mode: 'hang', times: 1 }] });
     const stuck = await checkout(shopperId, newIdempotencyKey(), AbortSignal.timeout(1_000)).catch(() => null);
     await setFaults(null);
     expect(stuck).toBeNull();
@@ -233,7 +234,8 @@ describe('reliability', () => {
 
     const { checks, sweep } = await settledInvariant();
     expect((await store.getProducts(['ceramic-pour-over-dripper']))[0]?.stock).toBe(10);
-    report('stuck reservations', { orphanReservations: 1, stuckOrders: 1, sweptOrders: sweep.failedOrders, sweptReservations: sweep.releasedReservations, invariantChecks: checks });
+    expect(sweep.releasedReservations).toBe(2);
+    report('stuck reservations', { orphanReservations: 1, diedBeforeTheOrder: 1, sweptReservations: sweep.releasedReservations, invariantChecks: checks });
   });
 
   it('a cancellation whose first attempt stalls and lands after the retry finished: its take-back is undone', async () => {

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { LEDGER_BATCH } from '../core/store/document-store';
 import { openEmbeddedStore } from '../core/store/embedded';
 import { openMongoStore } from '../core/store/mongo';
 import type { ShopStore } from '../core/store/store';
@@ -210,7 +211,8 @@ describe.each(adapters)('store contract: $name', (adapter) => {
       ]);
       const a = await audit();
       expect(a?.supplied).toBe((a?.stock ?? 0) + (a?.held ?? 0) + (a?.sold ?? 0));
-      // The ledger tells the same story as the documents.
+      // The ledger tells the same story as the documents, once the outboxes are flushed.
+      await store.flushLedger();
       expect(await ledgerSum('test-mug')).toBe(a?.stock);
       const movements = await store.listMovements({ productId: 'test-mug' });
       expect(-movements.filter((m) => m.kind === 'reserve' || m.kind === 'release').reduce((sum, m) => sum + m.quantity, 0)).toBe((a?.held ?? 0) + (a?.sold ?? 0));
@@ -224,29 +226,20 @@ describe.each(adapters)('store contract: $name', (adapter) => {
       await store.holdStock('ord_1', 'test-mug', 2, 't1');
       await store.releaseHold('ord_1', 'test-mug');
       await store.releaseHold('ord_1', 'test-mug');
+      expect(await store.flushLedger()).toBe(2);
+      expect(await store.flushLedger()).toBe(0);
       const recorded = (await store.listMovements({ productId: 'test-mug' })).map((m) => `${m.kind} ${m.quantity}`);
       expect(recorded.sort()).toEqual(['release 2', 'reserve -2', 'supply 5']);
     });
-  });
 
-  describe('reservations', () => {
-    it('opens a reservation once and changes it only from the given states', async () => {
-      const opened = await store.openReservation('ord_1', [{ productId: 'a', quantity: 1 }], at(1));
-      expect(opened).toEqual({ orderId: 'ord_1', status: 'holding', requested: [{ productId: 'a', quantity: 1 }], items: [], createdAt: at(1), updatedAt: at(1) });
-      expect(await store.openReservation('ord_1', [{ productId: 'b', quantity: 9 }], at(2))).toEqual(opened);
-      const items = [{ productId: 'a', name: 'A', priceCents: 100, quantity: 1 }];
-      expect(await store.updateReservation('ord_1', ['held'], { status: 'selling' })).toBeNull();
-      expect(await store.updateReservation('ord_1', ['holding'], { status: 'held', items, holdTokens: { a: 't1' }, updatedAt: at(3) })).toMatchObject({ status: 'held', items, holdTokens: { a: 't1' } });
-      expect(await store.releaseReservation('ord_1', at(4))).toMatchObject({ status: 'released', updatedAt: at(4) });
-      expect(await store.releaseReservation('ord_never', at(5))).toEqual({ orderId: 'ord_never', status: 'released', requested: [], items: [], createdAt: at(5), updatedAt: at(5) });
-    });
-
-    it('finds reservations by status and age, oldest first', async () => {
-      for (const [id, n] of [['ord_b', 2], ['ord_a', 1], ['ord_c', 9]] as const) await store.openReservation(id, [], at(n));
-      await store.releaseReservation('ord_b', at(3));
-      expect((await store.findReservations('holding', at(5), 10)).map((r) => r.orderId)).toEqual(['ord_a']);
-      expect((await store.findReservations('holding', at(10), 1)).map((r) => r.orderId)).toEqual(['ord_a']);
-      expect((await store.findReservations('released', at(10), 10)).map((r) => r.orderId)).toEqual(['ord_b']);
+    it('records a supply at once, and other movements a batch at a time', async () => {
+      await store.putProduct(product({ stock: 1000 }));
+      expect((await store.listMovements({ productId: 'test-mug' })).map((m) => m.kind)).toEqual(['supply']);
+      for (let i = 1; i < LEDGER_BATCH; i++) await store.holdStock(`ord_${i}`, 'test-mug', 1, `t${i}`);
+      expect(await store.listMovements({ productId: 'test-mug', kind: 'reserve' })).toEqual([]);
+      await store.holdStock('ord_last', 'test-mug', 1, 't-last');
+      expect(await store.listMovements({ productId: 'test-mug', kind: 'reserve' })).toHaveLength(LEDGER_BATCH);
+      expect(await store.flushLedger()).toBe(0);
     });
   });
 
@@ -272,23 +265,67 @@ describe.each(adapters)('store contract: $name', (adapter) => {
   });
 
   describe('orders', () => {
-    it('inserts an order once and transitions it only from the given states', async () => {
-      expect(await store.insertOrder(order())).toEqual({ inserted: true, order: order() });
-      const again = await store.insertOrder(order({ totalCents: 5 }));
-      expect(again).toEqual({ inserted: false, order: order() });
-      expect(await store.transitionOrder(order().id, ['confirmed'], { status: 'cancelled' })).toBeNull();
-      const confirmed = await store.transitionOrder(order().id, ['pending'], { status: 'confirmed', totalCents: 100, updatedAt: at(5) });
-      expect(confirmed).toEqual(order({ status: 'confirmed', totalCents: 100, updatedAt: at(5) }));
-      expect(await store.transitionOrder(order().id, ['pending'], { status: 'failed' })).toBeNull();
-      expect(await store.getOrder(order().id)).toEqual(confirmed);
+    const decided = (o: Order, holdTokens = {}) => ({ kind: 'order', stock: { order: o, holdTokens } });
+
+    it('keeps the first decision for an order id, with the holds it counts', async () => {
+      const confirmed = order({ status: 'confirmed' });
+      expect(await store.decideOrder(confirmed, { 'test-mug': 't1' })).toEqual({ decided: true, decision: decided(confirmed, { 'test-mug': 't1' }) });
+      const failed = order({ status: 'failed', failure: { code: 'OUT_OF_STOCK', message: 'gone' } });
+      expect(await store.decideOrder(failed, {})).toEqual({ decided: false, decision: decided(confirmed, { 'test-mug': 't1' }) });
+      expect(await store.getDecision(confirmed.id)).toEqual(decided(confirmed, { 'test-mug': 't1' }));
+      // The tokens are the store's: the order read back is the order.
+      expect(await store.getOrder(confirmed.id)).toEqual(confirmed);
+      expect(await store.getDecision('ord_missing')).toBeNull();
       expect(await store.getOrder('ord_missing')).toBeNull();
     });
 
+    it('decides an order an older version left pending, once', async () => {
+      const pending = order({ status: 'pending', items: [], totalCents: 0 });
+      await store.decideOrder(pending, {});
+      const confirmed = order({ status: 'confirmed', updatedAt: at(5) });
+      const outcomes = await Promise.all([store.decideOrder(confirmed, { 'test-mug': 't1' }), store.decideOrder(order({ status: 'failed' }), {})]);
+      expect(outcomes.map((o) => o.decided).sort()).toEqual([false, true]);
+      expect((await store.getDecision(pending.id))?.kind).toBe('order');
+      expect(['confirmed', 'failed']).toContain((await store.getOrder(pending.id))?.status);
+    });
+
+    it('takes an abandoned checkout’s id for good, and lists it as no order', async () => {
+      expect(await store.abandonCheckout(order().id, at(3))).toEqual({ decided: true, decision: { kind: 'abandoned', at: at(3) } });
+      expect(await store.decideOrder(order(), {})).toEqual({ decided: false, decision: { kind: 'abandoned', at: at(3) } });
+      expect(await store.abandonCheckout(order().id, at(4))).toEqual({ decided: false, decision: { kind: 'abandoned', at: at(3) } });
+      expect(await store.getOrder(order().id)).toBeNull();
+      expect(await store.listOrders(order().shopperId, 10)).toEqual([]);
+      expect(await store.listRecentOrders(10)).toEqual([]);
+      expect(await store.transitionOrder(order().id, ['confirmed', 'failed', 'pending'], { status: 'cancelled' })).toBeNull();
+      const confirmed = await store.decideOrder(order({ status: 'confirmed' }), {});
+      expect(confirmed.decision).toEqual({ kind: 'abandoned', at: at(3) });
+    });
+
+    it('transitions an order only from the given states', async () => {
+      await store.decideOrder(order({ status: 'confirmed' }), {});
+      expect(await store.transitionOrder(order().id, ['cancelling'], { status: 'cancelled' })).toBeNull();
+      const cancelling = await store.transitionOrder(order().id, ['confirmed'], { status: 'cancelling', updatedAt: at(5) });
+      expect(cancelling).toEqual(order({ status: 'cancelling', updatedAt: at(5) }));
+      expect(await store.getOrder(order().id)).toEqual(cancelling);
+    });
+
+    it('records the take-backs that count for a cancellation once, only while it is cancelling', async () => {
+      await store.decideOrder(order({ status: 'confirmed' }), { 'test-mug': 'h1' });
+      expect(await store.recordReturns(order().id, { 'test-mug': 'r1' })).toBeNull();
+      await store.transitionOrder(order().id, ['confirmed'], { status: 'cancelling' });
+      const recorded = await Promise.all([store.recordReturns(order().id, { 'test-mug': 'r1' }), store.recordReturns(order().id, { 'test-mug': 'r2' })]);
+      expect(recorded[0]).toEqual(recorded[1]);
+      expect([{ 'test-mug': 'r1' }, { 'test-mug': 'r2' }]).toContainEqual(recorded[0]);
+      expect((await store.getDecision(order().id)) as unknown).toMatchObject({ stock: { holdTokens: { 'test-mug': 'h1' }, returnTokens: recorded[0] } });
+      expect(await store.getOrder(order().id)).toEqual(order({ status: 'cancelling' }));
+    });
+
     it('lists a shopper’s orders newest first, and only theirs; finds orders by status and age', async () => {
-      await store.insertOrder(order({ id: 'ord_old', createdAt: at(1), updatedAt: at(2) }));
-      await store.insertOrder(order({ id: 'ord_new', createdAt: at(3), updatedAt: at(8) }));
-      await store.insertOrder(order({ id: 'ord_mid', createdAt: at(2), status: 'confirmed', updatedAt: at(1) }));
-      await store.insertOrder(order({ id: 'ord_theirs', shopperId: 'someone-else-aaaaaaaaaaa', createdAt: at(4) }));
+      await store.decideOrder(order({ id: 'ord_old', createdAt: at(1), updatedAt: at(2) }), {});
+      await store.decideOrder(order({ id: 'ord_new', createdAt: at(3), updatedAt: at(8) }), {});
+      await store.decideOrder(order({ id: 'ord_mid', createdAt: at(2), status: 'confirmed', updatedAt: at(1) }), {});
+      await store.decideOrder(order({ id: 'ord_theirs', shopperId: 'someone-else-aaaaaaaaaaa', createdAt: at(4) }), {});
+      await store.abandonCheckout('ord_abandoned', at(9));
       expect((await store.listOrders(order().shopperId, 2)).map((o) => o.id)).toEqual(['ord_new', 'ord_mid']);
       expect((await store.listRecentOrders(2)).map((o) => o.id)).toEqual(['ord_theirs', 'ord_new']);
       expect((await store.findOrdersByStatus('pending', at(9), 10)).map((o) => o.id)).toEqual(['ord_theirs', 'ord_old', 'ord_new']);
@@ -300,7 +337,7 @@ describe.each(adapters)('store contract: $name', (adapter) => {
     await store.putProduct(product({ stock: 5 }));
     await store.holdStock('ord_1', 'test-mug', 2, 't1');
     await store.replaceCart('s1', [{ productId: 'test-mug', quantity: 1 }], 0, at(1));
-    await store.insertOrder(order());
+    await store.decideOrder(order(), {});
     await store.close();
     store = await reopen();
     expect((await store.getProducts(['test-mug']))[0]?.stock).toBe(3);
@@ -333,7 +370,7 @@ describe.each(adapters)('store contract: $name', (adapter) => {
     // Every successful cart change is in the cart: none lost to a concurrent one.
     expect((await store.getCart('shared-cart-0000000000000')).lines).toEqual([{ productId: 'cart-item', quantity: total('cartAdds') }]);
     expect(total('cartAdds')).toBeGreaterThan(0);
-    expect(await store.flushLedger()).toBe(0);
+    await store.flushLedger();
     for (const id of ['test-mug', 'spare']) {
       const movements = await store.listMovements({ productId: id });
       expect(movements.reduce((n, m) => n + m.quantity, 0)).toBe((await audit(id))?.stock);

@@ -34,6 +34,8 @@ export interface Collection<T extends { _id: string }> {
   count(filter: Filter): Promise<number>;
   /** Inserts unless a document with the same _id exists; false then. */
   insertOnce(doc: T): Promise<boolean>;
+  /** Inserts each document unless one with its _id exists, in one write; returns how many were new. */
+  insertMany(docs: readonly T[]): Promise<number>;
   /**
    * Atomically applies `update` to the first document matching `filter`; returns the document
    * after the update (projected), or null when nothing matched.

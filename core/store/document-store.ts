@@ -5,17 +5,18 @@
  * the product's outbox (`journal`) into the ledger.
  */
 import { randomUUID } from 'node:crypto';
-import type { Order, OrderLineRequest, OrderStatus, Product } from '../schemas';
+import type { Order, OrderLineRequest, OrderStatus, PricedLine, Product } from '../schemas';
 import type { Collection, Projection } from './collection';
 import type {
   CartRecord,
   CatalogFields,
+  Decision,
   HoldOutcome,
+  HoldTokens,
+  OrderStock,
   ProductEntries,
   ProductPageQuery,
   PutOutcome,
-  ReservationRecord,
-  ReservationStatus,
   ShopStore,
   StockAudit,
   StockEntry,
@@ -49,15 +50,34 @@ export interface CartDoc {
   /** Absent on carts written before carts kept it. */
   updatedAt?: string;
 }
-export type OrderDoc = Omit<Order, 'id'> & { _id: string };
-/** Older records have only status, items and dates. */
-export type ReservationDoc = Omit<Partial<ReservationRecord>, 'orderId'> & { _id: string; status: ReservationStatus; updatedAt: string };
+/** An order, written when its checkout is decided; orders of older versions lack the tokens. */
+export type OrderDoc = Omit<Order, 'id'> & { _id: string; holdTokens?: HoldTokens; returnTokens?: Record<string, string> };
+/** An id taken by the sweep for a checkout that was never decided. */
+export interface AbandonedDoc {
+  _id: string;
+  status: 'abandoned';
+  createdAt: string;
+  updatedAt: string;
+}
+/**
+ * What versions before orders recorded their own stock kept per order (read, never written):
+ * the state of its stock and the tokens that counted.
+ */
+export interface ReservationDoc {
+  _id: string;
+  status: 'holding' | 'held' | 'selling' | 'sold' | 'taking-back' | 'returning' | 'returned' | 'released';
+  items?: PricedLine[];
+  holdTokens?: HoldTokens;
+  returnTokens?: Record<string, string>;
+  updatedAt: string;
+}
 
 export interface ShopCollections {
   products: Collection<ProductDoc>;
   movements: Collection<MovementDoc>;
   carts: Collection<CartDoc>;
-  orders: Collection<OrderDoc>;
+  orders: Collection<OrderDoc | AbandonedDoc>;
+  /** Written by earlier versions only: read for their orders' tokens. */
   reservations: Collection<ReservationDoc>;
 }
 
@@ -67,12 +87,20 @@ export const SHOP_INDEXES = {
   movements: [{ productId: 1, at: 1, _id: 1 }, { orderId: 1, at: 1, _id: 1 }],
   carts: [{ updatedAt: 1 }],
   orders: [{ shopperId: 1, createdAt: -1, _id: -1 }, { status: 1, updatedAt: 1 }, { createdAt: -1, _id: -1 }],
-  reservations: [{ status: 1, updatedAt: 1 }],
+  reservations: [],
 } as const;
 
 const CATALOG: Projection = { name: 1, description: 1, priceCents: 1, stock: 1, image: 1 };
 /** Optimistic retries for stock changes that race with reservations. */
 const MAX_ATTEMPTS = 20;
+/**
+ * A product's outbox is moved to the ledger once it holds this many movements (and by the
+ * sweep): two writes per batch instead of two per movement, and the product's document stays
+ * within a few kilobytes.
+ */
+export const LEDGER_BATCH = 32;
+/** The outbox's entries, returned by the updates that add to it so that a full one is flushed at once. */
+const WITH_JOURNAL: Projection = { journal: 1 };
 
 const now = () => new Date().toISOString();
 const holdField = (orderId: string) => `holds.${orderId}`;
@@ -103,27 +131,29 @@ function toEntries(map: Record<string, EntryDoc | number> | undefined): StockEnt
   }));
 }
 
-function toReservation(doc: ReservationDoc): ReservationRecord {
-  const items = doc.items ?? [];
-  const record: ReservationRecord = {
-    orderId: doc._id,
-    status: doc.status,
-    requested: doc.requested ?? items.map((i) => ({ productId: i.productId, quantity: i.quantity })),
-    items,
-    // A tombstone written by a release that came first has no creation time of its own.
-    createdAt: doc.createdAt ?? doc.updatedAt,
-    updatedAt: doc.updatedAt,
-  };
-  // Records held before tokens existed: their holds are the products' bare numbers.
-  const holdTokens = doc.holdTokens ?? (doc.status === 'held' || doc.status === 'selling' ? Object.fromEntries(items.map((i) => [i.productId, null])) : undefined);
-  if (holdTokens) record.holdTokens = holdTokens;
-  if (doc.returnTokens) record.returnTokens = doc.returnTokens;
-  return record;
+/** The tokens of an order written before orders kept them, from its reservation record (if any). */
+function legacyTokens(order: Order, record: ReservationDoc | null): Pick<OrderStock, 'holdTokens' | 'returnTokens'> {
+  // Holds written before tokens existed are the products' bare numbers.
+  const holdTokens = record?.holdTokens ?? Object.fromEntries((record?.items ?? order.items).map((i) => [i.productId, null]));
+  switch (record?.status) {
+    case 'returning':
+      return { holdTokens, returnTokens: record.returnTokens ?? {} };
+    case 'returned':
+    case 'released':
+      // Nothing of it is sold any more: nothing to take back.
+      return { holdTokens, returnTokens: {} };
+    default:
+      return { holdTokens };
+  }
 }
 
-function toOrder({ _id, ...rest }: OrderDoc): Order {
+function toOrder({ _id, holdTokens: _h, returnTokens: _r, ...rest }: OrderDoc): Order {
   return { id: _id, ...rest };
 }
+
+const isOrder = (doc: OrderDoc | AbandonedDoc): doc is OrderDoc => doc.status !== 'abandoned';
+/** Orders only, not the ids the sweep took for abandoned checkouts. */
+const ORDERS_ONLY = { status: { $ne: 'abandoned' } };
 
 /** A case-insensitive substring match; a RegExp object, which both stores accept. */
 function nameContains(q: string): RegExp {
@@ -134,7 +164,7 @@ export class DocumentStore implements ShopStore {
   private readonly products: Collection<ProductDoc>;
   private readonly movements: Collection<MovementDoc>;
   private readonly carts: Collection<CartDoc>;
-  private readonly orders: Collection<OrderDoc>;
+  private readonly orders: Collection<OrderDoc | AbandonedDoc>;
   private readonly reservations: Collection<ReservationDoc>;
 
   constructor(
@@ -169,7 +199,7 @@ export class DocumentStore implements ShopStore {
       if (!existing) {
         const supply = this.supply(product.id, fields.stock);
         if (await this.products.insertOnce({ _id: product.id, ...fields, supplied: fields.stock, sold: 0, journal: { [supply.id]: supply.entry } })) {
-          await this.record(product.id, supply.id, supply.entry);
+          await this.flushProduct(product.id, { [supply.id]: supply.entry });
           return 'created';
         }
         continue; // created meanwhile: update it instead
@@ -198,8 +228,9 @@ export class DocumentStore implements ShopStore {
     const delta = stock - existing.stock;
     const supply = delta === 0 ? undefined : this.supply(existing._id, delta);
     const update = supply ? { $set: { ...fields, [`journal.${supply.id}`]: supply.entry }, $inc: { supplied: delta } } : { $set: fields };
-    const { doc } = await this.products.updateOne({ _id: existing._id, stock: existing.stock }, update, { projection: CATALOG });
-    if (doc && supply) await this.record(existing._id, supply.id, supply.entry);
+    const { doc } = await this.products.updateOne({ _id: existing._id, stock: existing.stock }, update, { projection: { ...CATALOG, ...WITH_JOURNAL } });
+    // A supply is recorded at once: an operator's restock shows in the ledger right away.
+    if (doc?.journal && supply) await this.flushProduct(existing._id, doc.journal);
     return doc;
   }
 
@@ -220,10 +251,10 @@ export class DocumentStore implements ShopStore {
     const { doc } = await this.products.updateOne(
       { _id: productId, stock: { $gte: quantity }, [field]: { $exists: false } },
       { $inc: { stock: -quantity }, $set: { [field]: { q: quantity, t: token, at }, [`journal.${movement.id}`]: movement.entry } },
-      { projection: { name: 1, priceCents: 1 } },
+      { projection: { name: 1, priceCents: 1, ...WITH_JOURNAL } },
     );
     if (doc) {
-      await this.record(productId, movement.id, movement.entry);
+      await this.flushWhenFull(doc);
       return { status: 'held', product: toCatalogFields(doc) };
     }
     const current = await this.products.findOne({ _id: productId }, { name: 1, priceCents: 1, stock: 1, [field]: 1 });
@@ -245,9 +276,10 @@ export class DocumentStore implements ShopStore {
     const { doc } = await this.products.updateOne(
       { _id: productId, ...sameEntry(field, entry) },
       { $inc: { stock: quantity }, $unset: { [field]: '' }, $set: { [`journal.${movementId}`]: journal } },
+      { projection: WITH_JOURNAL },
     );
     if (!doc) return 0;
-    await this.record(productId, movementId, journal);
+    await this.flushWhenFull(doc);
     return quantity;
   }
 
@@ -278,9 +310,10 @@ export class DocumentStore implements ShopStore {
     const { doc } = await this.products.updateOne(
       { _id: productId, [`${field}.t`]: token },
       { $inc: { stock: entry.q }, $unset: { [field]: '' }, $set: { [`journal.${movementId}`]: journal } },
+      { projection: WITH_JOURNAL },
     );
     if (!doc) return 0;
-    await this.record(productId, movementId, journal);
+    await this.flushWhenFull(doc);
     return entry.q;
   }
 
@@ -314,64 +347,35 @@ export class DocumentStore implements ShopStore {
 
   async listMovements(filter: { productId?: string; orderId?: string; kind?: StockMovement['kind'] } = {}): Promise<StockMovement[]> {
     const query = Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== undefined));
-    const docs = await this.movements.find(query, { sort: { at: 1, _id: 1 } });
-    return docs.map(({ _id, ...m }) => ({ id: _id, ...m }));
+    const recorded = (await this.movements.find(query, { sort: { at: 1, _id: 1 } })).map(({ _id, ...m }): StockMovement => ({ id: _id, ...m }));
+    // Movements still in an outbox are the ledger's too: the ledger reads the same whenever it is read.
+    const seen = new Set(recorded.map((m) => m.id));
+    const outboxes = await this.products.find(filter.productId ? { _id: filter.productId } : {}, { projection: WITH_JOURNAL });
+    const waiting = outboxes.flatMap((doc) => Object.entries(doc.journal ?? {}).map(([id, entry]): StockMovement => ({ id, productId: doc._id, ...entry })));
+    const matching = waiting.filter((m) => !seen.has(m.id) && (['productId', 'orderId', 'kind'] as const).every((k) => filter[k] === undefined || m[k] === filter[k]));
+    return [...recorded, ...matching].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   async flushLedger(): Promise<number> {
     let flushed = 0;
-    for (const doc of await this.products.find({}, { projection: { journal: 1 } })) {
-      for (const [id, entry] of Object.entries(doc.journal ?? {})) {
-        await this.record(doc._id, id, entry);
-        flushed++;
-      }
-    }
+    for (const doc of await this.products.find({ journal: { $exists: true } }, { projection: WITH_JOURNAL })) flushed += await this.flushProduct(doc._id, doc.journal ?? {});
     return flushed;
   }
 
-  /** Moves one movement from a product's outbox into the ledger (recording twice keeps one). */
-  private async record(productId: string, id: string, entry: JournalDoc): Promise<void> {
-    await this.movements.insertOnce({ _id: id, productId, ...entry });
-    await this.products.updateOne({ _id: productId }, { $unset: { [`journal.${id}`]: '' } });
+  private async flushWhenFull(doc: Pick<ProductDoc, '_id' | 'journal'>): Promise<void> {
+    if (doc.journal && Object.keys(doc.journal).length >= LEDGER_BATCH) await this.flushProduct(doc._id, doc.journal);
   }
 
-  // ---- reservations -------------------------------------------------------------------------
-
-  async openReservation(orderId: string, requested: OrderLineRequest[], at: string): Promise<ReservationRecord> {
-    const doc: ReservationDoc = { _id: orderId, status: 'holding', requested, items: [], createdAt: at, updatedAt: at };
-    if (await this.reservations.insertOnce(doc)) return toReservation(doc);
-    const stored = await this.getReservation(orderId);
-    if (!stored) throw new Error(`Reservation ${orderId} exists but cannot be read`);
-    return stored;
-  }
-
-  async getReservation(orderId: string): Promise<ReservationRecord | null> {
-    const doc = await this.reservations.findOne({ _id: orderId });
-    return doc && toReservation(doc);
-  }
-
-  async updateReservation(orderId: string, from: readonly ReservationStatus[], changes: Partial<Omit<ReservationRecord, 'orderId'>>): Promise<ReservationRecord | null> {
-    // A field given as undefined is removed: what a settled record no longer needs is not kept.
-    const entries = Object.entries(changes);
-    const $set = Object.fromEntries(entries.filter(([, v]) => v !== undefined));
-    const $unset = Object.fromEntries(entries.filter(([, v]) => v === undefined).map(([k]) => [k, '']));
-    const update = Object.keys($unset).length ? { $set, $unset } : { $set };
-    const { doc } = await this.reservations.updateOne({ _id: orderId, status: { $in: [...from] } }, update, { projection: {} });
-    return doc && toReservation(doc);
-  }
-
-  async releaseReservation(orderId: string, at: string): Promise<ReservationRecord | null> {
-    const released = await this.updateReservation(orderId, ['holding', 'held'], { status: 'released', updatedAt: at });
-    if (released) return released;
-    // No record yet (the release came before any hold): a tombstone, so that a late hold is undone.
-    const tombstone: ReservationDoc = { _id: orderId, status: 'released', requested: [], items: [], createdAt: at, updatedAt: at };
-    if (await this.reservations.insertOnce(tombstone)) return toReservation(tombstone);
-    return this.getReservation(orderId);
-  }
-
-  async findReservations(status: ReservationStatus, before: string, limit: number): Promise<ReservationRecord[]> {
-    const docs = await this.reservations.find({ status, updatedAt: { $lt: before } }, { sort: { updatedAt: 1 }, limit });
-    return docs.map(toReservation);
+  /**
+   * Moves movements from a product's outbox into the ledger: recorded first (recording twice
+   * keeps one), then taken out of the outbox, so a process that dies in between loses nothing.
+   */
+  private async flushProduct(productId: string, journal: Record<string, JournalDoc>): Promise<number> {
+    const ids = Object.keys(journal);
+    if (ids.length === 0) return 0;
+    await this.movements.insertMany(ids.map((id) => ({ _id: id, productId, ...(journal[id] as JournalDoc) })));
+    await this.products.updateOne({ _id: productId }, { $unset: Object.fromEntries(ids.map((id) => [`journal.${id}`, ''])) });
+    return ids.length;
   }
 
   // ---- carts --------------------------------------------------------------------------------
@@ -403,35 +407,64 @@ export class DocumentStore implements ShopStore {
 
   // ---- orders -------------------------------------------------------------------------------
 
-  async insertOrder(order: Order): Promise<{ inserted: boolean; order: Order }> {
+  async decideOrder(order: Order, holdTokens: HoldTokens): Promise<{ decided: boolean; decision: Decision }> {
     const { id, ...rest } = order;
-    if (await this.orders.insertOnce({ _id: id, ...rest })) return { inserted: true, order };
-    const existing = await this.getOrder(id);
-    if (!existing) throw new Error(`Order ${id} exists but cannot be read`);
-    return { inserted: false, order: existing };
+    const doc: OrderDoc = { _id: id, ...rest, holdTokens };
+    if (await this.orders.insertOnce(doc)) return { decided: true, decision: { kind: 'order', stock: { order, holdTokens } } };
+    // An older version wrote a pending order before reserving: deciding it is moving it on.
+    const { doc: moved } = await this.orders.updateOne({ _id: id, status: 'pending' }, { $set: { ...rest, holdTokens } }, { projection: {} });
+    if (moved) return { decided: true, decision: { kind: 'order', stock: { order, holdTokens } } };
+    return { decided: false, decision: await this.existingDecision(id) };
+  }
+
+  async abandonCheckout(orderId: string, at: string): Promise<{ decided: boolean; decision: Decision }> {
+    if (await this.orders.insertOnce({ _id: orderId, status: 'abandoned', createdAt: at, updatedAt: at })) return { decided: true, decision: { kind: 'abandoned', at } };
+    return { decided: false, decision: await this.existingDecision(orderId) };
+  }
+
+  private async existingDecision(orderId: string): Promise<Decision> {
+    const decision = await this.getDecision(orderId);
+    if (!decision) throw new Error(`Order ${orderId} exists but cannot be read`);
+    return decision;
+  }
+
+  async getDecision(orderId: string): Promise<Decision | null> {
+    const doc = await this.orders.findOne({ _id: orderId });
+    if (!doc) return null;
+    if (!isOrder(doc)) return { kind: 'abandoned', at: doc.createdAt };
+    const order = toOrder(doc);
+    if (doc.holdTokens) return { kind: 'order', stock: { order, holdTokens: doc.holdTokens, ...(doc.returnTokens ? { returnTokens: doc.returnTokens } : {}) } };
+    return { kind: 'order', stock: { order, ...legacyTokens(order, await this.reservations.findOne({ _id: orderId })) } };
+  }
+
+  async recordReturns(orderId: string, returnTokens: Record<string, string>): Promise<Record<string, string> | null> {
+    const { doc } = await this.orders.updateOne({ _id: orderId, status: 'cancelling', returnTokens: { $exists: false } }, { $set: { returnTokens } }, { projection: {} });
+    if (doc) return returnTokens;
+    const decision = await this.getDecision(orderId);
+    return decision?.kind === 'order' ? (decision.stock.returnTokens ?? null) : null;
   }
 
   async getOrder(orderId: string): Promise<Order | null> {
     const doc = await this.orders.findOne({ _id: orderId });
-    return doc && toOrder(doc);
+    return doc && isOrder(doc) ? toOrder(doc) : null;
   }
 
   async listOrders(shopperId: string, limit: number): Promise<Order[]> {
-    return (await this.orders.find({ shopperId }, { sort: { createdAt: -1, _id: -1 }, limit })).map(toOrder);
+    return (await this.orders.find({ shopperId }, { sort: { createdAt: -1, _id: -1 }, limit })).filter(isOrder).map(toOrder);
   }
 
   async listRecentOrders(limit: number): Promise<Order[]> {
-    return (await this.orders.find({}, { sort: { createdAt: -1, _id: -1 }, limit })).map(toOrder);
+    return (await this.orders.find(ORDERS_ONLY, { sort: { createdAt: -1, _id: -1 }, limit })).filter(isOrder).map(toOrder);
   }
 
   async findOrdersByStatus(status: OrderStatus, before: string, limit: number): Promise<Order[]> {
-    return (await this.orders.find({ status, updatedAt: { $lt: before } }, { sort: { updatedAt: 1 }, limit })).map(toOrder);
+    return (await this.orders.find({ status, updatedAt: { $lt: before } }, { sort: { updatedAt: 1 }, limit })).filter(isOrder).map(toOrder);
   }
 
   async transitionOrder(orderId: string, from: readonly OrderStatus[], changes: Partial<Order>): Promise<Order | null> {
     const { id: _id, ...fields } = changes;
     const { doc } = await this.orders.updateOne({ _id: orderId, status: { $in: [...from] } }, { $set: fields }, { projection: {} });
-    return doc && toOrder(doc);
+    return doc && isOrder(doc) ? toOrder(doc) : null;
   }
 
   close(): Promise<void> {

@@ -6,10 +6,15 @@
  * thing here as on MongoDB. Tables keep SQLite's rowid: new documents are appended, so pages
  * stay full, where a table clustered on the (random) ids would leave them about 70% full.
  *
- * - Every collection operation is one SQLite transaction, so it is atomic across processes;
- *   writes begin IMMEDIATE, taking the write lock before they read.
- * - A lock wait is bounded (busy_timeout); when it runs out the operation fails with SQLITE_BUSY,
- *   which the functions answer as 503 DEPENDENCY_UNAVAILABLE, with nothing written.
+ * - Every write is atomic across processes: it runs in a transaction that begins IMMEDIATE
+ *   (taking the write lock before it reads), in a savepoint of its own. A process's writes are
+ *   queued and committed in groups (WriteQueue below): one sync for every write that arrived
+ *   while the previous group was being written.
+ * - Waiting for another process's write lock never blocks the event loop (SQLite's own busy
+ *   handler sleeps inside the call, in steps growing to 100 ms): the queue tries again every
+ *   millisecond, so it gets the lock soon after it is free. The wait is bounded
+ *   (SQLITE_BUSY_TIMEOUT_MS); when it runs out the write fails with SQLITE_BUSY, which the
+ *   functions answer as 503 DEPENDENCY_UNAVAILABLE, with nothing written.
  * - Indexed fields are read through expression indexes: a query's conditions on them become SQL
  *   (a superset of the matches), mingo decides on each row found, and a sort on indexed fields
  *   is done by SQLite, so a query with a limit stops early instead of scanning the collection.
@@ -29,6 +34,9 @@ export const DATABASE_FILE = 'shop.sqlite';
 /** The files the version before this one (nedb) wrote; runtime/import-nedb.ts imports them. */
 export const LEGACY_FILES = ['products.db', 'movements.db', 'carts.db', 'orders.db', 'reservations.db'];
 const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+/** How many queued writes one transaction takes at most: a group holds the lock for a few milliseconds at most. */
+const MAX_GROUP = 64;
+const LOCK_RETRY_MS = 1;
 
 type Doc = { _id: string } & Record<string, unknown>;
 type Sql = { where: string[]; params: unknown[] };
@@ -101,8 +109,8 @@ function project<T>(docs: Doc[], projection: Projection | undefined): T[] {
   return new Query<Doc>({}, {}).find<Doc>(docs, projection).all() as unknown as T[];
 }
 
-/** A collection over one table (id, doc JSON) of `db`. */
-export function sqliteCollection<T extends { _id: string }>(db: SqliteDatabase, name: string, indexes: readonly IndexSpec[]): Collection<T> {
+/** A collection over one table (id, doc JSON) of `db`; its writes go through the database's queue. */
+export function sqliteCollection<T extends { _id: string }>(db: SqliteDatabase, writes: WriteQueue, name: string, indexes: readonly IndexSpec[]): Collection<T> {
   const indexed = indexedFields(indexes);
   const statements = new Map<string, Database.Statement>();
   const prepare = (sql: string) => {
@@ -138,22 +146,24 @@ export function sqliteCollection<T extends { _id: string }>(db: SqliteDatabase, 
     }
   }
 
-  const write = <R>(fn: () => R): R => db.transaction(fn).immediate();
+  const insert = (doc: T) => {
+    assertScalarIndexedFields(doc as unknown as Doc, indexed, name);
+    return prepare(`INSERT INTO ${name} (id, doc) VALUES (?, jsonb(?)) ON CONFLICT (id) DO NOTHING`).run(doc._id, JSON.stringify(doc)).changes;
+  };
 
   return {
-    findOne: async (filter, projection) => project<T>([...matches(filter, { limit: 1 })], projection)[0] ?? null,
-    find: async (filter, options = {}) => project<T>([...matches(filter, options)], options.projection),
-    count: async (filter) => {
-      let n = 0;
-      for (const _ of matches(filter)) n++;
-      return n;
-    },
-    insertOnce: async (doc) => {
-      assertScalarIndexedFields(doc as unknown as Doc, indexed, name);
-      return prepare(`INSERT INTO ${name} (id, doc) VALUES (?, jsonb(?)) ON CONFLICT (id) DO NOTHING`).run(doc._id, JSON.stringify(doc)).changes === 1;
-    },
-    updateOne: async (filter, update, options = {}) =>
-      write(() => {
+    findOne: (filter, projection) => writes.read(() => project<T>([...matches(filter, { limit: 1 })], projection)[0] ?? null),
+    find: (filter, options = {}) => writes.read(() => project<T>([...matches(filter, options)], options.projection)),
+    count: (filter) =>
+      writes.read(() => {
+        let n = 0;
+        for (const _ of matches(filter)) n++;
+        return n;
+      }),
+    insertOnce: (doc) => writes.run(() => insert(doc) === 1),
+    insertMany: (docs) => writes.run(() => docs.reduce((n, doc) => n + insert(doc), 0)),
+    updateOne: (filter, update, options = {}) =>
+      writes.run(() => {
         // Read to the end first: the connection runs one statement at a time.
         const [doc] = [...matches(filter, { limit: 1 })];
         if (!doc) return { doc: null };
@@ -163,13 +173,162 @@ export function sqliteCollection<T extends { _id: string }>(db: SqliteDatabase, 
         prepare(`UPDATE ${name} SET doc = jsonb(?) WHERE id = ?`).run(JSON.stringify(doc), doc._id);
         return { doc: project<T>([doc], options.projection ?? { _id: 1 })[0] ?? null };
       }),
-    deleteMany: async (filter) =>
-      write(() => {
+    deleteMany: (filter) =>
+      writes.run(() => {
         let deleted = 0;
         for (const doc of [...matches(filter)]) deleted += prepare(`DELETE FROM ${name} WHERE id = ?`).run(doc._id).changes;
         return deleted;
       }),
   };
+}
+
+/**
+ * What this process asked of the database, for the benchmarks and the tests that count a
+ * checkout's cost: reads, writes, commits, and how long writes waited for the lock.
+ */
+export interface StoreStats {
+  /** Reads (on MongoDB, each one a round trip). */
+  reads: number;
+  /** Writes committed (on MongoDB, each one a round trip; here several share a commit when they arrive together). */
+  writes: number;
+  /** Transactions committed, each one sync of the WAL. */
+  commits: number;
+  /** Writes refused because the lock was not free within the busy timeout. */
+  busy: number;
+  /** Milliseconds each write waited, from its call to its group taking the lock: upper bounds of LOCK_WAIT_BUCKETS_MS. */
+  lockWaitMs: number[];
+}
+
+/** Upper bounds (ms) of the lock-wait histogram; fixed, so the stats never grow. */
+export const LOCK_WAIT_BUCKETS_MS = [0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000, Infinity];
+
+const STATS = Symbol.for('openfaas-shop.embedded-store-stats');
+/** One per process, shared by every bundle's copy of this module (tests and benches load several). */
+export const storeStats: StoreStats = ((globalThis as Record<symbol, unknown>)[STATS] ??= { reads: 0, writes: 0, commits: 0, busy: 0, lockWaitMs: LOCK_WAIT_BUCKETS_MS.map(() => 0) }) as StoreStats;
+
+function recordWait(ms: number): void {
+  const bucket = LOCK_WAIT_BUCKETS_MS.findIndex((bound) => ms <= bound);
+  storeStats.lockWaitMs[bucket] = (storeStats.lockWaitMs[bucket] ?? 0) + 1;
+}
+
+const isBusy = (error: unknown) => error instanceof Database.SqliteError && /^SQLITE_(BUSY|LOCKED)/.test(error.code);
+const pause = () => new Promise((resolve) => setTimeout(resolve, LOCK_RETRY_MS));
+
+interface QueuedWrite {
+  run: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+  queuedAt: number;
+}
+
+/**
+ * A process's writes to one database, in arrival order. SQLite lets one writer in at a time,
+ * across every process; this queue takes the write lock for the oldest write (BEGIN IMMEDIATE),
+ * trying again every millisecond while another process holds it, and then runs every write
+ * queued by that moment in the one transaction, each in a savepoint of its own (a write that
+ * fails undoes only itself), and commits them together. Each caller hears of its write once the
+ * commit is on disk, so an acknowledged write is as durable as with a commit of its own.
+ */
+export class WriteQueue {
+  private readonly queue: QueuedWrite[] = [];
+  private draining = false;
+  private readonly begin: Database.Statement;
+  private readonly commit: Database.Statement;
+  private readonly rollback: Database.Statement;
+
+  constructor(
+    private readonly db: SqliteDatabase,
+    private readonly busyTimeoutMs: number,
+  ) {
+    this.begin = db.prepare('BEGIN IMMEDIATE');
+    this.commit = db.prepare('COMMIT');
+    this.rollback = db.prepare('ROLLBACK');
+  }
+
+  run<R>(write: () => R): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.queue.push({ run: write, resolve: resolve as (value: unknown) => void, reject, queuedAt: performance.now() });
+      if (!this.draining) void this.drain();
+    });
+  }
+
+  /** A read: never waits for the write lock (WAL), but may meet a busy database while it recovers from a crash. */
+  async read<R>(query: () => R): Promise<R> {
+    const deadline = performance.now() + this.busyTimeoutMs;
+    storeStats.reads++;
+    for (;;) {
+      try {
+        return query();
+      } catch (error) {
+        if (!isBusy(error) || performance.now() >= deadline) throw error;
+      }
+      await pause();
+    }
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.queue.length > 0) {
+        if (await this.lock()) this.runGroup();
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** Takes the write lock; false when the writes waiting gave up first (each after the busy timeout). */
+  private async lock(): Promise<boolean> {
+    for (;;) {
+      try {
+        this.begin.run();
+        return true;
+      } catch (error) {
+        if (!isBusy(error)) {
+          for (const write of this.queue.splice(0)) write.reject(error);
+          return false;
+        }
+      }
+      const expired = performance.now() - this.busyTimeoutMs;
+      while (this.queue.length > 0 && (this.queue[0] as QueuedWrite).queuedAt <= expired) {
+        storeStats.busy++;
+        (this.queue.shift() as QueuedWrite).reject(new Database.SqliteError(`the database's write lock was not free within ${this.busyTimeoutMs} ms`, 'SQLITE_BUSY'));
+      }
+      if (this.queue.length === 0) return false;
+      await pause();
+    }
+  }
+
+  private runGroup(): void {
+    const locked = performance.now();
+    const group = this.queue.splice(0, MAX_GROUP);
+    const outcomes = group.map((write) => {
+      try {
+        // Inside the open transaction, better-sqlite3 runs a transaction function as a savepoint.
+        return { ok: true, value: this.db.transaction(write.run)() };
+      } catch (error) {
+        return { ok: false, value: error };
+      }
+    });
+    try {
+      this.commit.run();
+    } catch (error) {
+      if (this.db.inTransaction) this.rollback.run();
+      for (const write of group) write.reject(error);
+      return;
+    }
+    storeStats.commits++;
+    group.forEach((write, i) => {
+      const outcome = outcomes[i] as { ok: boolean; value: unknown };
+      recordWait(locked - write.queuedAt);
+      if (outcome.ok) {
+        storeStats.writes++;
+        write.resolve(outcome.value);
+      } else {
+        write.reject(outcome.value);
+      }
+    });
+  }
 }
 
 function indexSql(table: string, spec: IndexSpec): string {
@@ -195,6 +354,8 @@ function openDatabase(file: string, busyTimeoutMs: number, specs: IndexSpecs): S
         for (const spec of indexes) db.exec(indexSql(table, spec));
       }
     }).immediate();
+    // From here on a busy database is waited for by WriteQueue, off the event loop.
+    db.pragma('busy_timeout = 0');
     return db;
   } catch (error) {
     db.close();
@@ -230,8 +391,10 @@ export function openEmbeddedCollections<K extends string>(
         `Start the shop once with \`npm start\` (DATA_DIR=${dataDir}): it imports them into ${DATABASE_FILE}.`,
     );
   }
-  const db = openDatabase(file, options.busyTimeoutMs ?? busyTimeoutFromEnv(), specs);
-  const collections = Object.fromEntries(Object.entries<readonly IndexSpec[]>(specs).map(([table, indexes]) => [table, sqliteCollection(db, table, indexes)]));
+  const busyTimeoutMs = options.busyTimeoutMs ?? busyTimeoutFromEnv();
+  const db = openDatabase(file, busyTimeoutMs, specs);
+  const writes = new WriteQueue(db, busyTimeoutMs);
+  const collections = Object.fromEntries(Object.entries<readonly IndexSpec[]>(specs).map(([table, indexes]) => [table, sqliteCollection(db, writes, table, indexes)]));
   return { collections: collections as Record<K, Collection<{ _id: string }>>, close: () => db.close() };
 }
 

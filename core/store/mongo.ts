@@ -4,7 +4,7 @@
  * idempotently when it opens. Every operation is a single-document operation: it works on a
  * standalone MongoDB, no replica set or transactions needed.
  */
-import { MongoClient, MongoServerError, type Collection as MongoCollection, type Db, type Document, type Filter as MongoFilter } from 'mongodb';
+import { MongoBulkWriteError, MongoClient, MongoServerError, type Collection as MongoCollection, type Db, type Document, type Filter as MongoFilter } from 'mongodb';
 import type { Collection, IndexSpec } from './collection';
 import { DocumentStore, SHOP_INDEXES, type ShopCollections } from './document-store';
 import type { ShopStore } from './store';
@@ -29,6 +29,16 @@ function collection<T extends { _id: string } & Document>(c: MongoCollection<T>)
         return true;
       } catch (error) {
         if (error instanceof MongoServerError && error.code === DUPLICATE_KEY) return false;
+        throw error;
+      }
+    },
+    insertMany: async (docs) => {
+      if (docs.length === 0) return 0;
+      try {
+        return (await c.insertMany(docs as Parameters<typeof c.insertMany>[0], { ordered: false })).insertedCount;
+      } catch (error) {
+        // Unordered: every new document went in; the ones already there are the duplicates reported.
+        if (error instanceof MongoBulkWriteError && error.writeErrors && [error.writeErrors].flat().every((e) => e.code === DUPLICATE_KEY)) return error.insertedCount;
         throw error;
       }
     },

@@ -11,15 +11,16 @@
  * holds for every product at every moment, crash or not. An entry exists only while its
  * checkout or cancellation is in flight: a product's document does not grow with its history.
  *
- * Each entry carries the token of the attempt that made it. The reservation record (one per
- * order) names the tokens that count; an entry with any other token was made by a duplicate or
- * late attempt and is undone, never counted (core/inventory.ts has the whole flow).
+ * Each entry carries the token of the attempt that made it. The order, written once when its
+ * checkout is decided, names the tokens that count; an entry with any other token was made by a
+ * duplicate or late attempt and is undone, never counted (core/inventory.ts has the whole flow).
  *
  * Every change of `stock` is also written to the stock ledger, through an outbox on the product
- * (`journal`, set in the same atomic update, moved to the ledger right after): a process that
- * dies in between leaves the entry on the product, and the next flush records it, once.
+ * (`journal`, set in the same atomic update) that is moved to the ledger a batch at a time: a
+ * process that dies in between leaves the entries on the product, and the next flush records
+ * each of them once.
  */
-import type { Order, OrderLineRequest, OrderStatus, PricedLine, Product } from '../schemas';
+import type { Order, OrderLineRequest, OrderStatus, Product } from '../schemas';
 
 /** The catalog fields of a product, without its stock bookkeeping. */
 export type CatalogFields = Pick<Product, 'id' | 'name' | 'priceCents'>;
@@ -33,34 +34,27 @@ export type HoldOutcome =
 
 export type TakeBackOutcome = { status: 'taken' } | { status: 'already-taken'; token: string | null } | { status: 'not-sold' };
 
-/**
- * What a checkout has done with stock, one record per order:
- *   holding -> held -> selling -> sold -> taking-back -> returning -> returned
- *   holding | held -> released
- * holding: attempts are holding units; held: the order's holds are complete and priced;
- * selling/sold: the order is confirmed and its holds become sold units; taking-back/returning/
- * returned: the order was cancelled and its units go back to stock; released: the holds were
- * given back (the checkout failed), and any hold that still arrives for it is undone.
- */
-export const RESERVATION_STATUSES = ['holding', 'held', 'selling', 'sold', 'taking-back', 'returning', 'returned', 'released'] as const;
-export type ReservationStatus = (typeof RESERVATION_STATUSES)[number];
-/** The states an order's stock can be left in by a process that died: the sweep finishes them. */
-export const UNSETTLED: readonly ReservationStatus[] = ['holding', 'held', 'selling', 'taking-back', 'returning'];
+/** Per product, the token of the hold an order counts; null: a hold written before tokens existed. */
+export type HoldTokens = Record<string, string | null>;
 
-export interface ReservationRecord {
-  orderId: string;
-  status: ReservationStatus;
-  /** What the checkout asked for. */
-  requested: OrderLineRequest[];
-  /** The held lines, priced from the catalog when they were held (from `held` on). */
-  items: PricedLine[];
-  /** Per product, the token of the hold that counts (from `held` on); null: a hold written before tokens existed. */
-  holdTokens?: Record<string, string | null>;
-  /** Per product, the token of the returning entry that counts (from `returning` on). */
+/**
+ * An order as its stock sees it. The order document is the one record of a checkout: it is
+ * written once, when the checkout is decided (confirmed with the holds it counts, or failed),
+ * and a cancellation records on it which take-backs count.
+ */
+export interface OrderStock {
+  order: Order;
+  holdTokens: HoldTokens;
+  /** Per product, the token of the returning entry that counts; set once by the first attempt of a cancellation to get there. */
   returnTokens?: Record<string, string>;
-  createdAt: string;
-  updatedAt: string;
 }
+
+/**
+ * What an order id stands for: an order, or a checkout the sweep gave up on before it was
+ * decided (its holds were old and no order had been written). Taking the id for it means a late
+ * attempt of that checkout can no longer confirm it.
+ */
+export type Decision = { kind: 'order'; stock: OrderStock } | { kind: 'abandoned'; at: string };
 
 export interface CartRecord {
   shopperId: string;
@@ -150,21 +144,10 @@ export interface ShopStore {
 
   // stock accounting
   stockAudit(): Promise<StockAudit[]>;
-  /** Movements matching every given field, oldest first. */
+  /** Movements matching every given field, oldest first: those recorded, and those still waiting in an outbox. */
   listMovements(filter?: { productId?: string; orderId?: string; kind?: StockMovement['kind'] }): Promise<StockMovement[]>;
   /** Records every movement still waiting in a product's outbox; returns how many. */
   flushLedger(): Promise<number>;
-
-  // reservations
-  /** Inserts a `holding` record unless one exists; returns whichever is stored. */
-  openReservation(orderId: string, requested: OrderLineRequest[], at: string): Promise<ReservationRecord>;
-  getReservation(orderId: string): Promise<ReservationRecord | null>;
-  /** Applies `changes` only if the record is in one of `from`; returns the new record or null. */
-  updateReservation(orderId: string, from: readonly ReservationStatus[], changes: Partial<Omit<ReservationRecord, 'orderId'>>): Promise<ReservationRecord | null>;
-  /** Marks the order's stock released, creating the record if there is none (a release that came first). */
-  releaseReservation(orderId: string, at: string): Promise<ReservationRecord | null>;
-  /** Records in `status` last changed before `before`, oldest first (for the sweep). */
-  findReservations(status: ReservationStatus, before: string, limit: number): Promise<ReservationRecord[]>;
 
   // carts
   getCart(shopperId: string): Promise<CartRecord>;
@@ -176,8 +159,17 @@ export interface ShopStore {
   dateUndatedCarts(at: string, limit: number): Promise<number>;
 
   // orders
-  /** Inserts the order unless one with its id exists; returns whichever is stored. */
-  insertOrder(order: Order): Promise<{ inserted: boolean; order: Order }>;
+  /**
+   * Writes the decision of a checkout: the order, confirmed or failed, with the holds it counts.
+   * Only the first decision for an id is kept (an older version's pending order counts as not
+   * decided yet); `decided` says whether it was this one, and `decision` is the one stored.
+   */
+  decideOrder(order: Order, holdTokens: HoldTokens): Promise<{ decided: boolean; decision: Decision }>;
+  /** Takes an undecided checkout's id for good (the sweep, before it gives the checkout's holds back). */
+  abandonCheckout(orderId: string, at: string): Promise<{ decided: boolean; decision: Decision }>;
+  getDecision(orderId: string): Promise<Decision | null>;
+  /** Records which take-backs count for a cancelling order, unless some are recorded already; returns the ones that count. */
+  recordReturns(orderId: string, returnTokens: Record<string, string>): Promise<Record<string, string> | null>;
   getOrder(orderId: string): Promise<Order | null>;
   listOrders(shopperId: string, limit: number): Promise<Order[]>;
   /** Every shopper's orders, newest first (the operator's view). */

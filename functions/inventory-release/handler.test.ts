@@ -1,6 +1,7 @@
 import handler = require('./handler');
 import reserve = require('../inventory-reserve/handler');
-import { TOKENS, product, testStore, useFunction } from '../../test/support/fixtures';
+import { TOKENS, newShopperId, product, testStore, useFunction } from '../../test/support/fixtures';
+import { anOrder } from '../../test/support/orders';
 
 const fn = useFunction(handler);
 const reserveFn = useFunction(reserve);
@@ -12,10 +13,13 @@ beforeAll(async () => {
 });
 
 describe('inventory-release', () => {
-  it('returns an order’s reserved stock once, however often it is called', async () => {
+  it('returns a failed order’s reserved stock once, however often it is called', async () => {
     const orderId = 'ord_releasetest00000000001';
     await reserveFn.call({ headers: auth, body: { orderId, items: [{ productId: 'test-mug', quantity: 2 }] } });
     expect(await stock()).toBe(1);
+    // Before the order is decided, the stock is nobody's to give back.
+    expect((await fn.call({ headers: auth, body: { orderId } })).json).toEqual({ orderId, released: [] });
+    await (await testStore()).decideOrder(anOrder(newShopperId(), { id: orderId, status: 'failed', requested: [{ productId: 'test-mug', quantity: 2 }], items: [] }), {});
     const first = await fn.call({ headers: auth, body: { orderId } });
     expect(first.status).toBe(200);
     expect(first.json).toEqual({ orderId, released: [{ productId: 'test-mug', quantity: 2 }] });

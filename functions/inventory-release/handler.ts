@@ -7,5 +7,5 @@ export = defineFunction({
   method: 'POST',
   auth: 'internal',
   schema: ReleaseRequest,
-  run: async ({ orderId }, call) => ({ body: await releaseStock(await call.store(), orderId, call.now) }),
+  run: async ({ orderId }, call) => ({ body: await releaseStock(await call.store(), orderId) }),
 });

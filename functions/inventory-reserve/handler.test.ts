@@ -16,6 +16,8 @@ describe('inventory-reserve', () => {
     expect(res.json).toEqual({
       orderId: 'ord_reservetest00000000001',
       items: [{ productId: 'test-mug', name: 'Test Mug', priceCents: 1250, quantity: 2 }],
+      holds: { 'test-mug': res.json.attempt },
+      attempt: expect.any(String),
     });
     expect(await stock()).toBe(1);
   });

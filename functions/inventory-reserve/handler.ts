@@ -7,5 +7,5 @@ export = defineFunction({
   method: 'POST',
   auth: 'internal',
   schema: ReserveRequest,
-  run: async ({ orderId, items }, call) => ({ body: await reserveStock(await call.store(), orderId, items, call.now) }),
+  run: async ({ orderId, items }, call) => ({ body: await reserveStock(await call.store(), orderId, items) }),
 });

@@ -5,17 +5,27 @@
  */
 import handler = require('./handler');
 import { orderIdFor } from '../../core/checkout';
+import { reserveStock, sellStock } from '../../core/inventory';
+import { DATABASE_FILE, storeStats } from '../../core/store/embedded';
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
 import type { Interceptor } from 'nock';
 import { useNock } from '../../test/support/nock';
 import { TOKENS, newIdempotencyKey, newShopperId, product, testStore, useFunction } from '../../test/support/fixtures';
+import { anOrder } from '../../test/support/orders';
+
+// A write that finds the database locked by another process gives up after this long (503).
+process.env.SQLITE_BUSY_TIMEOUT_MS = '200';
 
 const GATEWAY = 'http://gateway.test:8080';
-const fn = useFunction(handler, { gateway: GATEWAY });
+// The scripted inventory answers do real store work: a busy machine must not turn them into timeouts.
+const TIMEOUT_MS = 1_500;
+const fn = useFunction(handler, { gateway: GATEWAY, gatewayTimeoutMs: TIMEOUT_MS });
 const nock = useNock();
 const customer = { name: 'Ada Lovelace', email: 'ada@example.com', address: '12 Analytical Row, London' };
 
 beforeAll(async () => {
-  await (await testStore()).putProduct(product({ priceCents: 1250 }));
+  await (await testStore()).putProduct(product({ priceCents: 1250, stock: 1_000 }));
 });
 
 async function shopperWithCart(quantity = 2) {
@@ -27,11 +37,6 @@ async function shopperWithCart(quantity = 2) {
 const checkout = (shopperId: string, key: string | null = newIdempotencyKey(), body: object = { shopperId, customer }) =>
   fn.call({ body, headers: key ? { 'idempotency-key': key, 'x-call-id': 'call-123' } : {} });
 
-const reservedAt = (orderId: string, priceCents: number, quantity = 2) => ({
-  orderId,
-  items: [{ productId: 'test-mug', name: 'Test Mug', priceCents, quantity }],
-});
-
 /** An async answer, in nock's error-first reply form. */
 const answer =
   (body: () => Promise<object>) =>
@@ -42,20 +47,25 @@ const answer =
     );
   };
 
-/** What inventory-reserve records in the store (order-create then claims it for the sale). */
-async function recordHeld(orderId: string, priceCents: number, quantity = 2): Promise<void> {
-  const store = await testStore();
-  const at = new Date().toISOString();
-  await store.openReservation(orderId, [{ productId: 'test-mug', quantity }], at);
-  await store.updateReservation(orderId, ['holding'], { status: 'held', items: reservedAt(orderId, priceCents, quantity).items, holdTokens: { 'test-mug': 'nock' }, updatedAt: at });
-}
+const mugs = (quantity = 2) => [{ productId: 'test-mug', quantity }];
 
-/** inventory-reserve's answer, with the reservation it records. */
+/** inventory-reserve's answer: the stock really held in the store, priced at `priceCents`. */
 const reserved = (orderId: string, priceCents: number, quantity = 2) =>
   answer(async () => {
-    await recordHeld(orderId, priceCents, quantity);
-    return reservedAt(orderId, priceCents, quantity);
+    const reservation = await reserveStock(await testStore(), orderId, mugs(quantity));
+    return { ...reservation, items: reservation.items.map((i) => ({ ...i, priceCents })) };
   });
+
+/** Another attempt with the same key that got the stock and confirmed the order meanwhile. */
+async function duplicateConfirms(orderId: string, shopperId: string): Promise<void> {
+  const store = await testStore();
+  const reservation = await reserveStock(store, orderId, mugs());
+  const order = { ...anOrder(shopperId, { id: orderId, customer, requested: mugs() }), items: reservation.items, totalCents: 2500 };
+  await store.decideOrder(order, reservation.holds);
+  await sellStock(store, { order, holdTokens: reservation.holds });
+}
+
+const held = async () => (await (await testStore()).stockAudit()).find((a) => a.productId === 'test-mug')?.held;
 
 describe('order-create', () => {
   it('confirms an order at the prices the inventory reserved, then empties the cart', async () => {
@@ -67,9 +77,31 @@ describe('order-create', () => {
       .reply(200, reserved(orderId, 999));
     const res = await checkout(shopperId, key);
     expect(res.status).toBe(201);
-    expect(res.json).toMatchObject({ id: orderId, status: 'confirmed', shopperId, customer, totalCents: 1998, items: reservedAt(orderId, 999).items });
+    expect(res.json).toMatchObject({ id: orderId, status: 'confirmed', shopperId, customer, totalCents: 1998, items: [{ productId: 'test-mug', name: 'Test Mug', priceCents: 999, quantity: 2 }] });
     scope.done();
     expect((await (await testStore()).getCart(shopperId)).lines).toEqual([]);
+    // Its holds are sold: nothing is left held.
+    expect(await held()).toBe(0);
+  });
+
+  it.each([
+    ['one line', 1, 5],
+    ['three lines', 3, 5 + 2 * 2],
+  ])('costs at most a fixed number of synced commits for %s, on a quiet store', async (_name, lines, most) => {
+    const store = await testStore();
+    for (let i = 0; i < lines; i++) await store.putProduct(product({ id: `cost-${i}`, stock: 1_000 }));
+    const shopperId = newShopperId();
+    await store.replaceCart(shopperId, Array.from({ length: lines }, (_, i) => ({ productId: `cost-${i}`, quantity: 1 })), 0, new Date().toISOString());
+    const key = newIdempotencyKey();
+    const orderId = orderIdFor(shopperId, key);
+    nock(GATEWAY)
+      .post('/function/inventory-reserve')
+      .reply(200, answer(() => reserveStock(store, orderId, Array.from({ length: lines }, (_, i) => ({ productId: `cost-${i}`, quantity: 1 })))));
+    const before = { ...storeStats };
+    expect((await checkout(shopperId, key)).status).toBe(201);
+    // This process is the whole store here: order-create, and the reservation answered in-process.
+    expect(storeStats.commits - before.commits).toBeLessThanOrEqual(most);
+    expect(storeStats.commits - before.commits).toBe(storeStats.writes - before.writes);
   });
 
   it('replays the same order for the same key without reserving again', async () => {
@@ -109,7 +141,7 @@ describe('order-create', () => {
 
   it.each([
     ['keeps answering 503', (s: Interceptor) => s.times(3).reply(503, 'busy')],
-    ['times out', (s: Interceptor) => s.times(3).delay(1_000).reply(200, {})],
+    ['times out', (s: Interceptor) => s.times(3).delay(TIMEOUT_MS + 500).reply(200, {})],
     ['sends a malformed answer', (s: Interceptor) => s.reply(200, '{"orderId": 12')],
     ['answers 401 (misconfigured token)', (s: Interceptor) => s.reply(401, { error: { code: 'UNAUTHENTICATED', message: 'no' } })],
   ])('releases the reservation and answers 503 when the inventory %s', async (_name, reply) => {
@@ -138,42 +170,89 @@ describe('order-create', () => {
     scope.done();
   });
 
-  it('leaves the order pending when not even the release gets through, and a replay completes it', async () => {
+  it('fails the order even when the release cannot get through; a replay answers the same failure', async () => {
     const shopperId = await shopperWithCart();
     const key = newIdempotencyKey();
     const orderId = orderIdFor(shopperId, key);
     nock(GATEWAY).post('/function/inventory-reserve').times(3).reply(503, 'down');
-    nock(GATEWAY).post('/function/inventory-release').times(3).reply(503, 'down');
-    expect((await checkout(shopperId, key)).status).toBe(503);
-    expect((await (await testStore()).getOrder(orderId))?.status).toBe('pending');
-
-    nock(GATEWAY).post('/function/inventory-reserve').reply(200, reserved(orderId, 1250));
+    const release = nock(GATEWAY).post('/function/inventory-release').times(3).reply(503, 'down');
+    const first = await checkout(shopperId, key);
+    expect(first.status).toBe(503);
+    release.done();
+    expect((await (await testStore()).getOrder(orderId))?.status).toBe('failed');
+    // Decided: the replay asks the inventory nothing (nock would refuse the call) and answers the same.
     const replay = await checkout(shopperId, key);
-    expect(replay.status).toBe(201);
-    expect(replay.json.status).toBe('confirmed');
+    expect([replay.status, replay.json]).toEqual([503, first.json]);
   });
 
-  it('carries on with the sale when its compensation finds a duplicate attempt already claimed it', async () => {
+  it('decides nothing when the store cannot write the order, so that a replay completes the checkout', async () => {
     const shopperId = await shopperWithCart();
     const key = newIdempotencyKey();
     const orderId = orderIdFor(shopperId, key);
-    // This attempt never hears back from the inventory, while a duplicate got the stock and claimed it for the sale.
-    nock(GATEWAY).post('/function/inventory-reserve').times(3).reply(504, 'timeout');
-    const release = nock(GATEWAY)
-      .post('/function/inventory-release', { orderId })
+    // Another process holds the database's write lock from the moment the stock is held until the answer.
+    const other = new Database(join(process.env.DATA_DIR as string, DATABASE_FILE));
+    nock(GATEWAY)
+      .post('/function/inventory-reserve')
       .reply(
-        409,
+        200,
         answer(async () => {
-          await recordHeld(orderId, 1250);
-          await (await testStore()).updateReservation(orderId, ['held'], { status: 'selling' });
-          return { error: { code: 'RESERVATION_SOLD', message: 'sold' } };
+          const reservation = await reserveStock(await testStore(), orderId, mugs());
+          other.exec('BEGIN IMMEDIATE');
+          return reservation;
+        }),
+      );
+    const res = await checkout(shopperId, key).finally(() => other.exec('ROLLBACK'));
+    other.close();
+    expect(res.status).toBe(503);
+    expect(await (await testStore()).getDecision(orderId)).toBeNull();
+    expect(await held()).toBe(2);
+
+    // The replay finds the holds of the first attempt and adopts them.
+    nock(GATEWAY).post('/function/inventory-reserve').reply(200, answer(async () => reserveStock(await testStore(), orderId, mugs())));
+    const replay = await checkout(shopperId, key);
+    expect([replay.status, replay.json.status]).toEqual([201, 'confirmed']);
+    expect(await held()).toBe(0);
+  });
+
+  it('answers the order a duplicate attempt confirmed while this one lost its reservation', async () => {
+    const shopperId = await shopperWithCart();
+    const key = newIdempotencyKey();
+    const orderId = orderIdFor(shopperId, key);
+    nock(GATEWAY)
+      .post('/function/inventory-reserve')
+      .times(3)
+      .reply(
+        504,
+        answer(async () => {
+          if ((await (await testStore()).getDecision(orderId)) === null) await duplicateConfirms(orderId, shopperId);
+          return { error: { code: 'TIMEOUT', message: 'timeout' } };
         }),
       );
     const res = await checkout(shopperId, key);
     expect(res.status).toBe(201);
+    expect(res.headers.get('idempotent-replayed')).toBe('true');
     expect(res.json).toMatchObject({ status: 'confirmed', totalCents: 2500 });
-    release.done();
-    expect((await (await testStore()).getReservation(orderId))?.status).toBe('sold');
+    expect(await held()).toBe(0);
+  });
+
+  it('gives back the stock it held itself when a duplicate attempt confirmed the order first', async () => {
+    const shopperId = await shopperWithCart();
+    const key = newIdempotencyKey();
+    const orderId = orderIdFor(shopperId, key);
+    const before = (await (await testStore()).stockAudit()).find((a) => a.productId === 'test-mug');
+    nock(GATEWAY)
+      .post('/function/inventory-reserve')
+      .reply(
+        200,
+        answer(async () => {
+          // The duplicate holds, confirms and sells first; this attempt's hold lands after it.
+          await duplicateConfirms(orderId, shopperId);
+          return reserveStock(await testStore(), orderId, mugs());
+        }),
+      );
+    const res = await checkout(shopperId, key);
+    expect([res.status, res.headers.get('idempotent-replayed')]).toEqual([201, 'true']);
+    expect((await (await testStore()).stockAudit()).find((a) => a.productId === 'test-mug')).toMatchObject({ held: 0, sold: (before?.sold ?? 0) + 2 });
   });
 
   it('answers 409 CART_EMPTY for an empty cart and creates no order', async () => {

@@ -106,13 +106,13 @@ export async function serveHandler(handler: Node20Handler, env: Record<string, s
  * the whole file, and cleanup. `gateway` points GATEWAY_URL somewhere for functions that call
  * other functions (the test puts nock there: test/support/nock.ts).
  */
-export function useFunction(handler: Node20Handler, options: { gateway?: string } = {}) {
+export function useFunction(handler: Node20Handler, options: { gateway?: string; gatewayTimeoutMs?: number } = {}) {
   const env = useFreshShopEnvironment();
   let served: Awaited<ReturnType<typeof serveHandler>>;
   beforeAll(async () => {
     if (options.gateway) {
       process.env.GATEWAY_URL = options.gateway;
-      process.env.GATEWAY_TIMEOUT_MS = '300';
+      process.env.GATEWAY_TIMEOUT_MS = String(options.gatewayTimeoutMs ?? 300);
     }
     served = await serveHandler(handler);
   });

@@ -22,6 +22,6 @@ export function anOrder(shopperId: string, overrides: Partial<Order> = {}): Orde
 
 export async function storedOrder(shopperId: string, overrides: Partial<Order> = {}): Promise<Order> {
   const order = anOrder(shopperId, overrides);
-  await (await testStore()).insertOrder(order);
+  await (await testStore()).decideOrder(order, {});
   return order;
 }

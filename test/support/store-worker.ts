@@ -25,7 +25,7 @@ async function main(): Promise<void> {
     }
   };
   const insertOrders = async () => {
-    for (let i = 0; i < 10; i++) if ((await store.insertOrder(anOrder('worker-shopper-0000000000', { id: `ord_shared_${i}` }))).inserted) counts.inserted++;
+    for (let i = 0; i < 10; i++) if ((await store.decideOrder(anOrder('worker-shopper-0000000000', { id: `ord_shared_${i}` }), {})).decided) counts.inserted++;
   };
   const changeSharedCart = async () => {
     for (let i = 0; i < 20; i++) {
