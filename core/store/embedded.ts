@@ -271,6 +271,9 @@ export class WriteQueue {
     try {
       while (this.queue.length > 0) {
         if (await this.lock()) this.runGroup();
+        // Writes queued meanwhile wait one retry interval, as other processes' writers do: a busy
+        // process does not take the lock back the moment it let go of it. They form the next group.
+        if (this.queue.length > 0) await pause();
       }
     } finally {
       this.draining = false;
