@@ -1,4 +1,5 @@
 /** The storefront in this process, in front of a test shop's gateway. */
+import type { StorefrontConfig } from '../../frontend/app';
 import { startStorefront } from '../../frontend/server';
 import { BASIC_AUTH_FILE } from '../../runtime/secrets';
 import { startTestShop, type TestShop } from './shop';
@@ -9,7 +10,7 @@ export interface TestStorefront {
   stop(): Promise<void>;
 }
 
-export async function startTestStorefront(): Promise<TestStorefront> {
+export async function startTestStorefront(config: Partial<StorefrontConfig> = {}): Promise<TestStorefront> {
   const t = await startTestShop();
   const storefront = await startStorefront({
     port: 0,
@@ -18,6 +19,7 @@ export async function startTestStorefront(): Promise<TestStorefront> {
     cookieSecret: 'a-test-cookie-secret-that-is-long-enough',
     trustProxy: 'loopback',
     gatewayCredentials: { user: 'admin', password: t.shop.secrets[BASIC_AUTH_FILE] as string },
+    ...config,
   });
   return {
     t,
