@@ -38,7 +38,9 @@ beforeAll(async () => {
   process.env.GATEWAY_TIMEOUT_MS = String(TIMEOUT_MS);
   process.env.RESERVATION_TTL_SECONDS = '0';
   // Two replicas of the checkout and of the reservation, each its own process, racing on one store.
-  t = await startTestShop({ faults: true, replicas: { 'order-create': 2, 'inventory-reserve': 2 } });
+  // A checkout's worst case (three reservation and three release attempts of TIMEOUT_MS) must fit
+  // in exec_timeout, or the watchdog answers 504 while the checkout runs on (and the sweep races it).
+  t = await startTestShop({ faults: true, replicas: { 'order-create': 2, 'inventory-reserve': 2 }, functionEnv: { exec_timeout: '30s' } });
   faults = faultRecorder(t);
 });
 afterAll(async () => {
