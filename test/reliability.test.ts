@@ -115,19 +115,23 @@ describe('reliability', () => {
     const sampler = new InvariantSampler(await openStore());
     const keys = new Map<string, string>();
     const answers: { shopperId: string; answer: Answer }[] = [];
-    for (let round = 0; round < profile.rounds; round++) {
-      for (const [i, id] of SCARCE.entries()) await restock(id, 5 + 3 * i);
-      // Every shopper gets a cart: a failed cart-add fails the test (shopperWith throws).
-      const carts = await Promise.all(
-        Array.from({ length: profile.shoppers }, () => {
-          const picks = random.shuffle(SCARCE).slice(0, random.int(1, 3));
-          return shopperWith([...picks.map((p) => [p, random.int(1, 2)] as [string, number]), ['paper-filters-100', 1]]);
-        }),
-      );
-      for (const s of carts) keys.set(s, newIdempotencyKey());
-      answers.push(...(await Promise.all(carts.map(async (shopperId) => ({ shopperId, answer: await checkout(shopperId, keys.get(shopperId)) })))));
+    try {
+      for (let round = 0; round < profile.rounds; round++) {
+        for (const [i, id] of SCARCE.entries()) await restock(id, 5 + 3 * i);
+        // Every shopper gets a cart: a failed cart-add fails the test (shopperWith throws).
+        const carts = await Promise.all(
+          Array.from({ length: profile.shoppers }, () => {
+            const picks = random.shuffle(SCARCE).slice(0, random.int(1, 3));
+            return shopperWith([...picks.map((p) => [p, random.int(1, 2)] as [string, number]), ['paper-filters-100', 1]]);
+          }),
+        );
+        for (const s of carts) keys.set(s, newIdempotencyKey());
+        answers.push(...(await Promise.all(carts.map(async (shopperId) => ({ shopperId, answer: await checkout(shopperId, keys.get(shopperId)) })))));
+      }
+    } finally {
+      // Stopped however the rush ended: a failed setup must not leave it reading a closed store.
+      await sampler.stop();
     }
-    await sampler.stop();
     const { checks, orders } = await settledInvariant();
     const byId = new Map(orders.map((o) => [o.id, o]));
     const mismatches = answers.map(({ shopperId, answer }) => mismatch(answer, byId.get(orderIdFor(shopperId, keys.get(shopperId) as string)))).filter((m) => m !== null);
