@@ -13,6 +13,9 @@ import { count, includes, launchBrowser, settles, text, texts } from './support/
 import { parseMetrics } from './support/metrics';
 import { startTestStorefront, type TestStorefront } from './support/storefront';
 
+// A test's own bound: several waits of up to WAIT_LIMIT_MS each on a loaded machine.
+jest.setTimeout(240_000);
+
 let browser: Browser;
 let s: TestStorefront;
 const shots = process.env.SCREENSHOT_DIR ? join(ROOT, process.env.SCREENSHOT_DIR) : join(ROOT, 'test-results', 'screenshots');
@@ -170,7 +173,9 @@ describe('shopping in a browser', () => {
     await page.locator('button.primary').click();
     await bothSent;
     await page.locator('.order-id').waitFor();
-    expect(await orderCreateCalls()).toEqual({ ...ordersBefore, 201: (ordersBefore[201] ?? 0) + 2 });
+    // Two order-create calls answered 201 (on a loaded machine the storefront may also have sent
+    // attempts it gave up on: counted under 499, not here).
+    expect(((await orderCreateCalls())[201] ?? 0) - (ordersBefore[201] ?? 0)).toBe(2);
     await page.goto(`${s.url}/orders`);
     await settles(count(page.locator('.lines tbody tr')), 1);
   });

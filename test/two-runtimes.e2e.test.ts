@@ -63,6 +63,12 @@ async function shopperVia(t: Runtime, productId: string): Promise<string> {
   expect((await t.call('cart-add', { body: { shopperId, productId, quantity: 1 } })).status).toBe(200);
   return shopperId;
 }
+/** Sweeps until a run gets through with nothing more to do (a run cut by exec_timeout on a loaded machine is run again). */
+async function sweepUntilDone(): Promise<void> {
+  let sweep = await a.call('order-sweep', { method: 'POST' });
+  for (let runs = 1; (sweep.status !== 200 || sweep.json.more === true) && runs < 40; runs++) sweep = await a.call('order-sweep', { method: 'POST' });
+  expect([sweep.status, sweep.json?.errors]).toEqual([200, 0]);
+}
 const checkout = (t: Runtime, shopperId: string, key = newIdempotencyKey()) => t.call('order-create', { body: { shopperId, customer }, headers: { 'idempotency-key': key } });
 
 it('sells the last 10 units to exactly 10 of 100 shoppers, half of them through each gateway', async () => {
@@ -73,14 +79,14 @@ it('sells the last 10 units to exactly 10 of 100 shoppers, half of them through 
   const answers = await Promise.all(ids.map((s, i) => checkout(gateways[i] as Runtime, s, keys[i])));
   const statuses = answers.map((r) => r.status);
   // 409: out of stock. On a loaded machine also 503 (a step outlasted the gateway timeout: the
-  // order failed, its units went back) and 504 (the checkout outlasted the watchdog's
-  // exec_timeout and runs on: waited for below). Nothing else.
-  expect(statuses.filter((s) => ![201, 409, 503, 504].includes(s))).toEqual([]);
+  // order failed, its units went back), and 504 or 502 (the checkout outlasted the watchdog's
+  // exec_timeout, or the gateway's wait for its answer, and runs on: waited for below). Nothing else.
+  expect(statuses.filter((s) => ![201, 409, 502, 503, 504].includes(s))).toEqual([]);
   const store = await openStore();
-  const ids504 = ids.flatMap((s, i) => (statuses[i] === 504 ? [orderIdFor(s, keys[i] as string)] : []));
+  const ids504 = ids.flatMap((s, i) => (statuses[i] === 504 || statuses[i] === 502 ? [orderIdFor(s, keys[i] as string)] : []));
   const giveUp = Date.now() + 60_000;
   while (Date.now() < giveUp && (await Promise.all(ids504.map((id) => store.getOrder(id)))).some((o) => o?.status === 'pending')) await new Promise((r) => setTimeout(r, 50));
-  expect((await a.call('order-sweep', { method: 'POST' })).status).toBe(200);
+  await sweepUntilDone();
   const orders = await ordersOf(store, ids);
   const confirmed = orders.filter((o) => o.status === 'confirmed').length;
   const stockLeft = (await b.call('inventory-get', { query: { id: 'espresso-tamper' } })).json.stock;
@@ -89,7 +95,7 @@ it('sells the last 10 units to exactly 10 of 100 shoppers, half of them through 
   expect([confirmed + stockLeft, orders.filter((o) => o.status !== 'confirmed' && o.status !== 'failed')]).toEqual([10, []]);
   expect(statuses.filter((s) => s === 201).length).toBeLessThanOrEqual(confirmed);
   if (answers.every((r) => r.status === 201 || r.json.error?.code === 'OUT_OF_STOCK')) expect([statuses.filter((s) => s === 201).length, statuses.filter((s) => s === 409).length]).toEqual([10, 90]);
-  report('two runtimes, last 10 units', { shoppers: 100, orders: confirmed, outOfStock: statuses.filter((s) => s === 409).length, failedUnderLoad: statuses.filter((s) => s === 503).length, cutByExecTimeout: statuses.filter((s) => s === 504).length });
+  report('two runtimes, last 10 units', { shoppers: 100, orders: confirmed, outOfStock: statuses.filter((s) => s === 409).length, failedUnderLoad: statuses.filter((s) => s === 503).length, cutByTimeout: statuses.filter((s) => s === 504 || s === 502).length });
 });
 
 it('makes one order of one Idempotency-Key sent to both gateways at once', async () => {
@@ -97,12 +103,15 @@ it('makes one order of one Idempotency-Key sent to both gateways at once', async
   const shopperId = await shopperVia(a, 'cold-brew-jar');
   const key = newIdempotencyKey();
   const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => checkout(i % 2 ? b : a, shopperId, key)));
-  // One order, and every attempt answers for it: 201 with its id when it was confirmed (on a
-  // loaded machine it may have failed for want of time: then every attempt gives that failure).
+  // One order, and every attempt that got an answer of the shop's answers for it: 201 with its id
+  // when it was confirmed; on a loaded machine it may have failed for want of time (then each
+  // attempt gives that failure), and an attempt may be cut off by a timeout (502, 504).
+  await sweepUntilDone();
   const order = (await b.call('order-list', { query: { shopperId } })).json.items;
   expect(order.map((o: { id: string }) => o.id)).toEqual([orderIdFor(shopperId, key)]);
   const confirmed = order[0].status === 'confirmed';
-  expect(new Set(answers.map((r) => `${r.status} ${r.json.id ?? r.json.error?.code}`))).toEqual(new Set(confirmed ? [`201 ${orderIdFor(shopperId, key)}`] : answers.map((r) => `${r.status} ${r.json.error?.code}`).slice(0, 1)));
+  const given = answers.filter((r) => r.status !== 502 && r.status !== 504).map((r) => (r.status === 201 ? `201 ${r.json.id}` : `${r.status} ${r.json.error?.code}`));
+  expect(given.filter((g) => g !== (confirmed ? `201 ${orderIdFor(shopperId, key)}` : `${order[0].failure?.code === 'DEPENDENCY_UNAVAILABLE' ? 503 : 409} ${order[0].failure?.code}`))).toEqual([]);
   expect((await a.call('inventory-get', { query: { id: 'cold-brew-jar' } })).json.stock).toBe(confirmed ? 9 : 10);
 });
 
@@ -116,11 +125,19 @@ it('sweeps the same abandoned checkouts from both at once: their stock comes bac
     expect(held.status).toBe(200);
   }
   expect((await a.call('inventory-get', { query: { id: 'gooseneck-kettle' } })).json.stock).toBe(15);
-  const sweeps = await Promise.all([a, b, a, b].map((t) => t.call('order-sweep', { method: 'POST' })));
+  const racing = await Promise.all([a, b, a, b].map((t) => t.call('order-sweep', { method: 'POST' })));
+  // Each answers 200 with no error, or (a run outlasting exec_timeout on a loaded machine) 504 and is run again.
+  const sweeps = racing.filter((s) => s.status === 200);
+  expect(racing.filter((s) => s.status !== 200 && s.status !== 504).map((s) => s.status)).toEqual([]);
+  for (let runs = 0; sweeps.length < 4 && runs < 20; runs++) {
+    const again = await a.call('order-sweep', { method: 'POST' });
+    if (again.status === 200) sweeps.push(again);
+  }
   expect(sweeps.map((s) => [s.status, s.json.errors])).toEqual(Array(4).fill([200, 0]));
   // Both reservations released and their 5 units back once, whichever sweeps got there. (Each
-  // sweep counts the reservations it asked to release, so two sweeps racing both count one.)
-  expect(sweeps.reduce((n, s) => n + s.json.releasedReservations, 0)).toBeGreaterThanOrEqual(2);
+  // sweep counts the reservations it asked to release, so two sweeps racing both count one:
+  // reported, not asserted.)
+  report('two runtimes, racing sweeps', { sweeps: sweeps.length, timedOut: racing.length - racing.filter((s) => s.status === 200).length, releasedReservationsReported: sweeps.reduce((n, s) => n + s.json.releasedReservations, 0), reservations: 2 });
   expect((await b.call('inventory-get', { query: { id: 'gooseneck-kettle' } })).json.stock).toBe(20);
   const store = await openStore();
   expect(await Promise.all(orphans.map(async (id) => (await store.getReservation(id))?.status))).toEqual(['released', 'released']);
