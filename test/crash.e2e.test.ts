@@ -78,9 +78,10 @@ it('keeps every acknowledged order through SIGKILL, and the stock invariant afte
     const answered = await Promise.all(answers);
     unanswered += answered.filter((a) => a.status === 0).length;
     // Before the kill: 201, or 409 once the 30 tampers are gone, or 503 where a step outlasted the
-    // gateway timeout; after it, no answer (0). Anything else (a 500) fails here.
-    expect(answered.filter((a) => ![0, 201, 409, 503].includes(a.status))).toEqual([]);
-    answeredBeforeRestart.push(...answered.filter((a) => a.status !== 0));
+    // gateway timeout, or (a checkout outlasting exec_timeout on a loaded machine) 504 or 502, which
+    // say nothing of the order; after it, no answer (0). Anything else (a 500) fails here.
+    expect(answered.filter((a) => ![0, 201, 409, 502, 503, 504].includes(a.status))).toEqual([]);
+    answeredBeforeRestart.push(...answered.filter((a) => ![0, 502, 504].includes(a.status)));
     expect(await shop.exited).toBeNull(); // killed by the signal
     shop = await startWithReplicas();
 

@@ -38,9 +38,10 @@ beforeAll(async () => {
   process.env.GATEWAY_TIMEOUT_MS = String(TIMEOUT_MS);
   process.env.RESERVATION_TTL_SECONDS = '0';
   // Two replicas of the checkout and of the reservation, each its own process, racing on one store.
-  // A checkout's worst case (three reservation and three release attempts of TIMEOUT_MS) must fit
-  // in exec_timeout, or the watchdog answers 504 while the checkout runs on (and the sweep races it).
-  t = await startTestShop({ faults: true, replicas: { 'order-create': 2, 'inventory-reserve': 2 }, functionEnv: { exec_timeout: '30s' } });
+  // A checkout's worst case (three reservation and three release attempts of TIMEOUT_MS, and its
+  // turn for the database among hundreds) must fit in exec_timeout, or the watchdog answers 504
+  // (and the gateway 502) while the checkout runs on and the sweep races it: two minutes is a hang.
+  t = await startTestShop({ faults: true, replicas: { 'order-create': 2, 'inventory-reserve': 2 }, functionEnv: { exec_timeout: '120s' } });
   faults = faultRecorder(t);
 });
 afterAll(async () => {
@@ -157,7 +158,7 @@ describe('reliability', () => {
     expect(sampler.violations).toEqual([]);
     expect(sampler.samples).toBeGreaterThan(0);
     report('contention', { ...counts, snapshotsDuringRush: sampler.samples, snapshotsWithUnitsInFlight: sampler.inFlight, invariantChecks: checks });
-  });
+  }, 900_000); // the full profile's 1,200 checkouts on an oversubscribed machine
 
   it('duplicates: double clicks, a client that times out and retries, replays of old keys', async () => {
     await restock('paper-filters-100', 10_000);
@@ -206,7 +207,7 @@ describe('reliability', () => {
       failedUnderLoad: keys.size - confirmed,
       invariantChecks: checks,
     });
-  });
+  }, 600_000);
 
   /**
    * Each case: the plan, the steps its faults must hit, the first one first (the checkout's store
