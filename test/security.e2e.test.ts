@@ -139,7 +139,7 @@ describe('async callbacks', () => {
   it('does not follow a redirect from the callback', async () => {
     const elsewhere = await receiver();
     const redirecting = await receiver((res) => {
-      res.writeHead(307, { location: `${elsewhere.url}/stolen` });
+      res.writeHead(303, { location: `${elsewhere.url}/stolen` });
       res.end();
     });
     try {
