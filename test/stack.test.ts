@@ -14,9 +14,9 @@ describe('stack.yml', () => {
     expect(readStack(STACK, { REGISTRY: 'reg.local:5000', TAG: '9.9.9' }).functions['cart-add']?.image).toBe('reg.local:5000/shop-cart-add:9.9.9');
   });
 
-  it('defaults to the VM 2 gateway and registry', () => {
+  it('defaults to the VM 2 gateway and the registry on VM 2’s loopback', () => {
     expect(stack.provider.gateway).toBe('http://192.168.122.11:31112');
-    expect(stack.functions['order-create']?.image).toMatch(/^192\.168\.122\.11:5000\/shop-order-create:\d+\.\d+\.\d+$/);
+    expect(stack.functions['order-create']?.image).toMatch(/^127\.0\.0\.1:5000\/shop-order-create:\d+\.\d+\.\d+$/);
   });
 
   it('declares every function of functions/, with lang node20 and its bundle as handler', () => {
@@ -47,7 +47,7 @@ describe('stack.yml', () => {
     const base = readFileSync(STACK, 'utf8');
     expect(() => parseStack(base.replace('com.openfaas.scale.max: "5"', 'com.openfaas.scale.max: "10"'), {})).toThrow(/1\.\.5/);
     expect(() => parseStack(base.replace('com.openfaas.scale.min: "1"', 'com.openfaas.scale.zero: "true"'), {})).toThrow(/rejects/);
-    expect(() => parseStack(base.replace('${REGISTRY:-192.168.122.11:5000}/shop-cart-add', 'shop-cart-add'), {})).toThrow(/must contain a \//);
+    expect(() => parseStack(base.replace('${REGISTRY:-127.0.0.1:5000}/shop-cart-add', 'shop-cart-add'), {})).toThrow(/must contain a \//);
     expect(() => parseStack(base.replace('  cart-add:', '  Cart_Add:'), {})).toThrow(/function name/);
     const sixteen = Array.from({ length: 3 }, (_, i) => `  extra-${i}:\n    lang: node20\n    handler: ./x\n    image: r/x:1\n`).join('');
     expect(() => parseStack(`${base}${sixteen}`, {})).toThrow(/at most 15/);

@@ -1,0 +1,150 @@
+/**
+ * The security of the deployment files, read where they cannot run here (k3s, Docker, ufw,
+ * iptables and Helm are not on this machine; shellcheck runs on every script in deploy.test.ts):
+ * what each script installs is pinned and checked, no secret is put on a command line, the
+ * registry and MongoDB listen only where they must, the firewalls survive a reboot and cover
+ * IPv6, and the storefront's image never sees secrets or data.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { ROOT } from '../runtime/build';
+
+const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
+/** The script without its comment lines: what it runs. */
+const code = (path: string) =>
+  read(path)
+    .split('\n')
+    .filter((l) => !/^\s*#/.test(l))
+    .join('\n');
+const scripts = ['k3s/common.sh', 'k3s/install-k3s.sh', 'k3s/install-registry.sh', 'k3s/install-openfaas.sh', 'k3s/install-scaler.sh', 'k3s/create-secrets.sh', 'k3s/scale.sh', 'k3s/firewall.sh', 'mongodb/backup.sh', 'mongodb/firewall.sh', 'frontend/create-secrets.sh', 'frontend/make-tls-cert.sh'];
+
+describe('what the install scripts download', () => {
+  it('is never piped into a shell, and comes from pinned versions', () => {
+    for (const script of scripts) expect([script, /\|\s*(sudo\s+)?(ba)?sh\b/.test(code(script))]).toEqual([script, false]);
+    const common = code('k3s/common.sh');
+    for (const name of ['K3S_VERSION', 'HELM_VERSION', 'FAAS_CLI_VERSION', 'OPENFAAS_CHART_VERSION', 'CRON_CONNECTOR_CHART_VERSION']) {
+      expect(common).toMatch(new RegExp(`${name}="\\$\\{${name}:-v?\\d+\\.\\d+\\.\\d+[^}]*\\}"`));
+    }
+    expect(code('k3s/install-k3s.sh')).toContain('https://raw.githubusercontent.com/k3s-io/k3s/${K3S_VERSION}/install.sh');
+    expect(code('k3s/install-k3s.sh')).toContain('INSTALL_K3S_VERSION="$K3S_VERSION"');
+    expect(code('k3s/install-k3s.sh')).not.toContain('get.k3s.io');
+    expect(code('k3s/install-openfaas.sh')).not.toMatch(/raw\.githubusercontent\.com\/[^ ]*\/(master|main)\//);
+  });
+
+  it('is checked against its SHA-256 before it is installed', () => {
+    const openfaas = code('k3s/install-openfaas.sh');
+    expect(openfaas).toMatch(/verify_sha256 "\$work\/\$\{tarball\}"/);
+    expect(openfaas).toMatch(/verify_sha256 "\$work\/faas-cli"/);
+    expect(openfaas.indexOf('verify_sha256 "$work/faas-cli"')).toBeLessThan(openfaas.indexOf('install -m 755 "$work/faas-cli"'));
+    expect(openfaas.indexOf('verify_sha256 "$work/${tarball}"')).toBeLessThan(openfaas.indexOf('tar -xzf'));
+    expect(code('k3s/common.sh')).toMatch(/verify_sha256\(\) \{[\s\S]*sha256sum[\s\S]*die "checksum mismatch/);
+    expect(code('k3s/common.sh')).toContain("curl --proto '=https'");
+  });
+
+  it('installs every Helm chart at a pinned --version', () => {
+    const installs = [...code('k3s/install-openfaas.sh').replace(/\\\n\s*/g, ' ').matchAll(/helm upgrade --install[^\n]*/g)].map((m) => m[0]);
+    expect(installs).toHaveLength(2);
+    for (const line of installs) expect(line).toMatch(/--version "\$(OPENFAAS|CRON_CONNECTOR)_CHART_VERSION"/);
+  });
+});
+
+describe('VM 2', () => {
+  it('runs the registry on its loopback only, and names images there', () => {
+    const registry = code('k3s/install-registry.sh');
+    expect(registry).toContain('-p 127.0.0.1:5000:5000');
+    expect(registry).not.toMatch(/-p 5000:5000|insecure-registries/);
+    expect(code('k3s/common.sh')).toContain('REGISTRY="${REGISTRY:-127.0.0.1:5000}"');
+    const images = [...read('stack.yml').matchAll(/image: (.*)/g)].map((m) => m[1]);
+    expect(images.length).toBe(15);
+    for (const image of images) expect(image).toMatch(/^\$\{REGISTRY:-127\.0\.0\.1:5000\}\//);
+  });
+
+  it('keeps the kubeconfig root’s, and gives the operator a private copy', () => {
+    const k3s = code('k3s/install-k3s.sh');
+    expect(k3s).toContain('--write-kubeconfig-mode 600');
+    expect(k3s).not.toMatch(/kubeconfig-mode 6?44/);
+    expect(k3s).toContain('chmod 600 /etc/rancher/k3s/k3s.yaml');
+    expect(k3s).toMatch(/install -m 600 -o "\$SUDO_USER"[^\n]*\/etc\/rancher\/k3s\/k3s\.yaml "\$home\/\.kube\/config"/);
+    expect(k3s).toMatch(/install -d -m 700 -o "\$SUDO_USER"/);
+  });
+
+  it('lets only VM 1 and the operator reach the NodePorts, before NAT, for IPv4 and IPv6, across reboots', () => {
+    const fw = code('k3s/firewall.sh');
+    expect(fw).toContain('iptables -t raw -I PREROUTING -j SHOP-GUARD');
+    expect(fw).toContain('--dport 31112 -s "$VM1_IP" -j RETURN');
+    expect(fw).toContain('--dport 31112 -s "$OPERATOR_NET" -j RETURN');
+    expect(fw).toContain('--dport 31113 -s "$VM1_IP" -j RETURN');
+    expect(fw).toMatch(/--dports 31112,31113,5000,6443,10250 -j DROP/);
+    expect(fw).toMatch(/ip6tables -t raw -A SHOP-GUARD -p tcp -m multiport --dports 31112,31113[^\n]*-j DROP/);
+    expect(fw).toContain('systemctl enable shop-firewall.service');
+    expect(fw).toContain('ExecStart=/usr/local/sbin/shop-firewall --guard-only');
+    expect(fw).toContain('ufw --force enable');
+  });
+
+  it('keeps secrets off command lines', () => {
+    expect(code('k3s/create-secrets.sh')).not.toContain('--from-literal');
+    expect(code('k3s/create-secrets.sh')).toContain('--from-file="$1=$work/$1"');
+    expect(code('k3s/scale.sh')).not.toMatch(/curl[^\n]*-u\b/);
+    expect(code('k3s/scale.sh')).toMatch(/printf 'user = "admin:%s"\\n' "\$password" \| curl [^\n]*-K -/);
+    expect(code('k3s/install-scaler.sh')).not.toContain('--from-literal');
+    expect(code('k3s/install-scaler.sh')).toContain('openssl passwd -6 -stdin');
+  });
+
+  it('runs the scaler beside the gateway, on the NodePort the storefront is given', () => {
+    const [deployment, service] = read('k3s/scaler.yaml').split(/^---$/m).map((d) => parse(d));
+    expect(deployment.spec.template.spec.containers[0].image).toMatch(/^nginx:\d+\.\d+\.\d+-alpine$/);
+    expect(deployment.spec.template.spec.automountServiceAccountToken).toBe(false);
+    expect(service.spec.ports[0].nodePort).toBe(31113);
+    const compose = parse(read('frontend/docker-compose.yml'));
+    expect(compose.services.storefront.environment.SCALER_URL).toBe('${SCALER_URL:-http://192.168.122.11:31113}');
+  });
+});
+
+describe('VM 3', () => {
+  it('publishes MongoDB on its LAN address only', () => {
+    const compose = parse(read('mongodb/docker-compose.yml'));
+    expect(compose.services.mongo.ports).toEqual(['${VM3_IP:-192.168.122.12}:27017:27017']);
+  });
+
+  it('lets only VM 2 reach MongoDB, before Docker’s NAT, for IPv4 and IPv6, across reboots', () => {
+    const fw = code('mongodb/firewall.sh');
+    expect(fw).toContain('iptables -t raw -I PREROUTING -j SHOP-GUARD');
+    expect(fw).toContain('--dport 27017 -s "$VM2_IP" -j RETURN');
+    expect(fw).toContain('iptables -t raw -A SHOP-GUARD -p tcp --dport 27017 -j DROP');
+    expect(fw).toContain('ip6tables -t raw -A SHOP-GUARD -p tcp --dport 27017 -j DROP');
+    expect(fw).toContain('systemctl enable shop-firewall.service');
+    expect(fw).toContain('Before=docker.service');
+  });
+
+  it('writes private, rotated backups without the password on a command line', () => {
+    const backup = code('mongodb/backup.sh');
+    expect(backup).toContain('umask 077');
+    expect(backup).toContain('chmod 700 backups');
+    expect(backup).not.toMatch(/-p "\$MONGO_ROOT_PASSWORD"|--password/);
+    expect(backup).toMatch(/printf 'password: "%s"\\n' "\$MONGO_ROOT_PASSWORD" \| docker exec -i mongo-db/);
+    expect(backup).toContain('--config "$conf"');
+    expect(backup).toMatch(/tail -n \+"\$\(\(keep \+ 1\)\)"[^\n]*\n[^\n]*rm -f/);
+  });
+});
+
+describe('VM 1', () => {
+  it('gives the storefront its secrets as files and never the gateway’s admin password', () => {
+    const compose = parse(read('frontend/docker-compose.yml'));
+    const env = compose.services.storefront.environment as Record<string, string>;
+    expect(Object.keys(env)).not.toEqual(expect.arrayContaining(['COOKIE_SECRET']));
+    expect(Object.keys(env).filter((k) => /PASSWORD$|SECRET$/.test(k))).toEqual([]);
+    expect(JSON.stringify(compose)).not.toContain('GATEWAY_PASSWORD');
+    expect(env).toMatchObject({ COOKIE_SECRET_FILE: '/run/secrets/cookie-secret', SCALER_PASSWORD_FILE: '/run/secrets/scaler-password' });
+    expect(compose.secrets).toEqual({ 'cookie-secret': { file: './secrets/cookie-secret' }, 'scaler-password': { file: './secrets/scaler-password' } });
+    const secrets = code('frontend/create-secrets.sh');
+    expect(secrets).toContain('chmod 400');
+    expect(secrets).toMatch(/IFS= read -r password/);
+  });
+
+  it('keeps secrets, data, certificates and local settings out of the image’s build context', () => {
+    const ignored = read('.dockerignore').split('\n').filter((l) => l && !l.startsWith('#'));
+    for (const path of ['.secrets', 'data', '**/.env', 'frontend/tls', 'frontend/secrets', 'mongodb/backups', '.git', 'node_modules']) expect(ignored).toContain(path);
+    expect(read('frontend/Dockerfile')).toContain('COPY . .');
+  });
+});
