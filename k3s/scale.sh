@@ -11,9 +11,10 @@ replicas="${2:-}"
 password="${OPENFAAS_PASSWORD:-$(gateway_password)}"
 
 # The credentials reach curl as a config on stdin, never on its command line.
-status=$(printf 'user = "admin:%s"\n' "$password" | curl -sS -K - -o /dev/stderr -w '%{http_code}' -X POST \
+answer=$(printf 'user = "admin:%s"\n' "$password" | curl -sS -K - -w '\n%{http_code}' -X POST \
   -H 'Content-Type: application/json' \
   -d "{\"serviceName\":\"${fn}\",\"replicas\":${replicas}}" \
   "${OPENFAAS_URL}/system/scale-function/${fn}")
-[ "$status" = 200 ] || [ "$status" = 202 ] || die "the gateway answered ${status}"
+status="${answer##*$'\n'}"
+[ "$status" = 200 ] || [ "$status" = 202 ] || die "the gateway answered ${status}: ${answer%$'\n'*}"
 echo "${fn}: scaling to ${replicas}"

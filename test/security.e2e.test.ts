@@ -6,17 +6,19 @@
  * else, and the operator page throttles password guesses without calling a function each time.
  */
 import Database from 'better-sqlite3';
+import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { DATABASE_FILE } from '../core/store/embedded';
 import { storefrontConfig } from '../frontend/server';
 import { LOGIN_THROTTLE } from '../frontend/admin';
 import { ROOT } from '../runtime/build';
 import { deploymentFromStack } from '../runtime/deployments';
-import { SCALER_PASSWORD_FILE } from '../runtime/secrets';
+import { BASIC_AUTH_FILE, SCALER_PASSWORD_FILE } from '../runtime/secrets';
 import { readStack } from '../runtime/stack';
 import { startTestStorefront, type TestStorefront } from './support/storefront';
 
@@ -193,6 +195,18 @@ describe('the scaler user', () => {
     for (const [path, method, body] of forbidden) expect([path, method, (await api(path, { method, body, auth: scaler })).status]).toEqual([path, method, 403]);
     expect((await api('/system/functions', { auth: basic('scaler', 'wrong') })).status).toBe(401);
     expect((await api('/system/function/cart-get')).status).toBe(200);
+  });
+});
+
+describe('k3s/scale.sh', () => {
+  it('scales a function through the gateway’s API with the password off its command line (run against the local gateway)', async () => {
+    const run = promisify(execFile);
+    const env = { PATH: process.env.PATH, OPENFAAS_URL: s.t.shop.url, OPENFAAS_PASSWORD: s.t.shop.secrets[BASIC_AUTH_FILE] };
+    const { stdout } = await run('bash', [join(ROOT, 'k3s', 'scale.sh'), 'cart-get', '2'], { env });
+    expect(stdout).toContain('cart-get: scaling to 2');
+    expect(((await (await api('/system/function/cart-get')).json()) as { replicas: number }).replicas).toBe(2);
+    await expect(run('bash', [join(ROOT, 'k3s', 'scale.sh'), 'cart-get', '2'], { env: { ...env, OPENFAAS_PASSWORD: 'wrong' } })).rejects.toThrow(/answered 401/);
+    await run('bash', [join(ROOT, 'k3s', 'scale.sh'), 'cart-get', '1'], { env });
   });
 });
 
