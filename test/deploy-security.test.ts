@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { ROOT } from '../runtime/build';
+import { readGuard, type Packet } from './support/raw-guard';
 
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 /** The script without its comment lines: what it runs. */
@@ -69,17 +70,66 @@ describe('VM 2', () => {
     expect(k3s).toMatch(/install -d -m 700 -o "\$SUDO_USER"/);
   });
 
-  it('lets only VM 1 and the operator reach the NodePorts, before NAT, for IPv4 and IPv6, across reboots', () => {
-    const fw = code('k3s/firewall.sh');
-    expect(fw).toContain('iptables -t raw -I PREROUTING -j SHOP-GUARD');
-    expect(fw).toContain('--dport 31112 -s "$VM1_IP" -j RETURN');
-    expect(fw).toContain('--dport 31112 -s "$OPERATOR_NET" -j RETURN');
-    expect(fw).toContain('--dport 31113 -s "$VM1_IP" -j RETURN');
-    expect(fw).toMatch(/--dports 31112,31113,5000,6443,10250 -j DROP/);
-    expect(fw).toMatch(/ip6tables -t raw -A SHOP-GUARD -p tcp -m multiport --dports 31112,31113[^\n]*-j DROP/);
-    expect(fw).toContain('systemctl enable shop-firewall.service');
-    expect(fw).toContain('ExecStart=/usr/local/sbin/shop-firewall --guard-only');
-    expect(fw).toContain('ufw --force enable');
+  describe('k3s/firewall.sh, the guard before Kubernetes’ and Docker’s NAT', () => {
+    const guard = readGuard('k3s/firewall.sh');
+    const [VM1, VM2, VM3, KVM_HOST, LAN_HOST] = ['192.168.122.10', '192.168.122.11', '192.168.122.12', '192.168.122.1', '192.168.122.50'];
+    /** A connection attempt from the LAN, as PREROUTING sees it. */
+    const fromLan = (src: string, dport: number, dst = VM2): Packet => ({ family: 4, in: 'enp1s0', src, dst, dport, syn: true });
+
+    it('lets VM 2 itself and its pods reach the registry: faas-netes’ anonymous HEAD, and what comes back in on lo', () => {
+      // faas-netes checks each image from the gateway's pod: a pod address, through cni0.
+      expect(guard.judge({ family: 4, in: 'cni0', src: '10.42.0.17', dst: VM2, dport: 5000, syn: true })).toBe('passes');
+      // docker push and containerd's pulls leave through OUTPUT (never PREROUTING); through
+      // Docker's userland proxy they come back in on lo.
+      expect(guard.judge({ family: 4, in: 'lo', src: VM2, dst: VM2, dport: 5000, syn: true })).toBe('passes');
+      expect(guard.judge({ family: 6, in: 'lo', src: '::1', dst: '::1', dport: 5000, syn: true })).toBe('passes');
+    });
+
+    it('keeps everyone else on the LAN from the registry, on every address of VM 2, over IPv4 and IPv6', () => {
+      for (const host of [LAN_HOST, VM1, VM3, KVM_HOST]) expect([host, guard.judge(fromLan(host, 5000))]).toEqual([host, 'dropped']);
+      // Straight to the registry's container on docker0, or to another address of VM 2.
+      for (const dst of ['172.17.0.2', '172.17.0.1', '10.42.0.1']) expect([dst, guard.judge(fromLan(LAN_HOST, 5000, dst))]).toEqual([dst, 'dropped']);
+      expect(guard.judge({ family: 6, in: 'enp1s0', src: 'fe80::5054:ff:fe00:50', dst: 'fe80::5054:ff:fe00:11', dport: 5000, syn: true })).toBe('dropped');
+      expect(guard.judge({ family: 6, in: 'enp1s0', src: 'fd00::50', dst: 'fd00::11', dport: 5000, syn: true })).toBe('dropped');
+    });
+
+    it('lets only VM 1 and the operator reach the gateway’s NodePort, only VM 1 the scaler’s, nobody the API server or the kubelet', () => {
+      expect(guard.judge(fromLan(VM1, 31112))).toBe('passes');
+      expect(guard.judge(fromLan(KVM_HOST, 31112))).toBe('passes');
+      expect(guard.judge(fromLan(VM1, 31113))).toBe('passes');
+      expect(guard.judge(fromLan(KVM_HOST, 31113))).toBe('dropped');
+      for (const port of [31112, 31113, 6443, 10250]) {
+        expect([port, guard.judge(fromLan(LAN_HOST, port))]).toEqual([port, 'dropped']);
+        expect([port, guard.judge(fromLan(LAN_HOST, port, '10.42.0.1'))]).toEqual([port, 'dropped']);
+        expect([port, guard.judge({ family: 6, in: 'enp1s0', src: 'fd00::50', dst: 'fd00::11', dport: port, syn: true })]).toEqual([port, 'dropped']);
+      }
+      for (const port of [6443, 10250]) expect([port, guard.judge(fromLan(VM1, port))]).toEqual([port, 'dropped']);
+    });
+
+    it('lets answers in to the pods’ own connections, which flannel masquerades to any source port', () => {
+      expect(guard.judge({ ...fromLan(VM3, 5000), syn: false })).toBe('passes');
+      expect(guard.judge({ ...fromLan(VM3, 31112), syn: false })).toBe('passes');
+    });
+
+    it('takes other pod and service ranges, at install and at boot', () => {
+      const moved = readGuard('k3s/firewall.sh', { POD_NET: '10.52.0.0/16', SERVICE_NET: '10.53.0.0/16' });
+      expect(moved.judge({ family: 4, in: 'cni0', src: '10.52.0.17', dst: VM2, dport: 5000, syn: true })).toBe('passes');
+      expect(moved.judge({ family: 4, in: 'cni0', src: '10.42.0.17', dst: VM2, dport: 5000, syn: true })).toBe('dropped');
+      const fw = code('k3s/firewall.sh');
+      expect(fw).toMatch(/^Environment=.*\bPOD_NET=\$\{POD_NET\} SERVICE_NET=\$\{SERVICE_NET\}$/m);
+      expect(fw).toContain('ufw allow from "$POD_NET"');
+      expect(fw).toContain('ufw allow from "$SERVICE_NET"');
+    });
+
+    it('sits in the raw table’s PREROUTING and is put back at every boot, before k3s and Docker', () => {
+      const fw = code('k3s/firewall.sh');
+      expect(fw).toContain('iptables -t raw -I PREROUTING -j SHOP-GUARD');
+      expect(fw).toContain('ip6tables -t raw -I PREROUTING -j SHOP-GUARD');
+      expect(fw).toContain('systemctl enable shop-firewall.service');
+      expect(fw).toContain('ExecStart=/usr/local/sbin/shop-firewall --guard-only');
+      expect(fw).toContain('Before=k3s.service docker.service');
+      expect(fw).toContain('ufw --force enable');
+    });
   });
 
   it('keeps secrets off command lines', () => {
