@@ -4,9 +4,10 @@ set -euo pipefail
 
 export KUBECONFIG="${KUBECONFIG:-/etc/rancher/k3s/k3s.yaml}"
 VM2_IP="${VM2_IP:-192.168.122.11}"
-# The image registry listens on VM 2's loopback only: nobody on the LAN can push an image the
-# cluster would run. Docker and k3s on VM 2 reach it there; stack.yml names it the same way.
-REGISTRY="${REGISTRY:-127.0.0.1:5000}"
+# The image registry, on VM 2's LAN address: OpenFaaS CE HEADs every image from inside its own
+# pod, so a loopback name would not do. k3s/firewall.sh lets only VM 2 and its pods reach it.
+# stack.yml names it the same way.
+REGISTRY="${REGISTRY:-${VM2_IP}:5000}"
 OPENFAAS_URL="${OPENFAAS_URL:-http://${VM2_IP}:31112}"
 K3S_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export VM2_IP REGISTRY OPENFAAS_URL K3S_DIR

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # VM 2: installs k3s ${K3S_VERSION} (pinned in common.sh) with its kubeconfig readable by root
 # only, gives the operator (SUDO_USER) a copy of their own, and tells k3s about the image
-# registry on this VM's loopback. Safe to run again: it only changes what is missing or different.
+# registry on this VM (REGISTRY). Safe to run again: it only changes what is missing or different.
 source "$(dirname "$0")/common.sh"
 need_root
 
@@ -35,7 +35,7 @@ if [ -n "${SUDO_USER:-}" ]; then
   log "copied the kubeconfig to ${home}/.kube/config (0600, ${SUDO_USER} only)"
 fi
 
-# k3s pulls function images from the registry on this VM's loopback, over plain HTTP.
+# k3s (containerd, on the node itself) pulls function images from the registry over plain HTTP.
 registries=/etc/rancher/k3s/registries.yaml
 wanted=$(cat <<YAML
 mirrors:

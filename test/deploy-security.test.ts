@@ -5,7 +5,9 @@
  * registry and MongoDB listen only where they must, the firewalls survive a reboot and cover
  * IPv6, and the storefront's image never sees secrets or data.
  */
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { ROOT } from '../runtime/build';
@@ -51,14 +53,55 @@ describe('what the install scripts download', () => {
 });
 
 describe('VM 2', () => {
-  it('runs the registry on its loopback only, and names images there', () => {
-    const registry = code('k3s/install-registry.sh');
-    expect(registry).toContain('-p 127.0.0.1:5000:5000');
-    expect(registry).not.toMatch(/-p 5000:5000|insecure-registries/);
-    expect(code('k3s/common.sh')).toContain('REGISTRY="${REGISTRY:-127.0.0.1:5000}"');
+  // OpenFaaS CE deploys only an image it can HEAD anonymously, from inside the faas-netes pod
+  // (faas-netes pkg/handlers/validate.go, isAnonymous): no loopback name, no password on pulls.
+  it('names images by VM 2’s LAN address, which faas-netes reaches from its pod, and publishes the registry there only', () => {
+    expect(code('k3s/common.sh')).toContain('REGISTRY="${REGISTRY:-${VM2_IP}:5000}"');
+    expect(code('k3s/common.sh')).toContain('VM2_IP="${VM2_IP:-192.168.122.11}"');
     const images = [...read('stack.yml').matchAll(/image: (.*)/g)].map((m) => m[1]);
     expect(images.length).toBe(15);
-    for (const image of images) expect(image).toMatch(/^\$\{REGISTRY:-127\.0\.0\.1:5000\}\//);
+    for (const image of images) expect(image).toMatch(/^\$\{REGISTRY:-192\.168\.122\.11:5000\}\/shop-[a-z-]+:\$\{TAG:-[^}]+\}$/);
+    const registry = code('k3s/install-registry.sh');
+    expect(registry).toContain('-p "${VM2_IP}:5000:5000"');
+    expect(registry).not.toMatch(/-p (127\.0\.0\.1:)?5000:5000|REGISTRY_AUTH|htpasswd/);
+    expect(registry).toContain('[ "$published" != "${VM2_IP}:5000" ]');
+    // containerd on the node pulls it over plain HTTP.
+    expect(code('k3s/install-k3s.sh')).toMatch(/mirrors:\n {2}"\$\{REGISTRY\}":\n {4}endpoint:\n {6}- "http:\/\/\$\{REGISTRY\}"\n/);
+  });
+
+  // The program install-registry.sh runs on VM 2, run here with python3 (netplan.io, which
+  // npm test installs, depends on it) on a daemon.json in a temporary folder.
+  it('lists the registry in Docker’s insecure-registries, keeping daemon.json’s other settings, and changes nothing the second time', () => {
+    const script = read('k3s/install-registry.sh');
+    const program = /changed="\$\(python3 - "\$daemon" "\$REGISTRY" <<'PY'\n([\s\S]*?)\nPY\n\)"/.exec(script)?.[1];
+    if (!program) throw new Error('k3s/install-registry.sh no longer edits daemon.json with its python3 program');
+    expect(code('k3s/install-registry.sh')).toMatch(/\nif \[ "\$changed" = changed \]; then\n[^\n]*\n\s+systemctl restart docker\nfi\n/);
+    expect(script.match(/systemctl restart docker/g)).toHaveLength(1);
+    const dir = mkdtempSync(join(tmpdir(), 'shop-daemon-json-'));
+    const daemon = join(dir, 'docker', 'daemon.json');
+    const run = () => spawnSync('python3', ['-', daemon, '192.168.122.11:5000'], { input: program, encoding: 'utf8' });
+    try {
+      expect(run()).toMatchObject({ status: 0, stdout: 'changed\n' });
+      expect(JSON.parse(readFileSync(daemon, 'utf8'))).toEqual({ 'insecure-registries': ['192.168.122.11:5000'] });
+
+      writeFileSync(daemon, JSON.stringify({ 'log-driver': 'journald', 'insecure-registries': ['10.0.0.5:5000'] }));
+      chmodSync(daemon, 0o600);
+      expect(run()).toMatchObject({ status: 0, stdout: 'changed\n' });
+      expect(JSON.parse(readFileSync(daemon, 'utf8'))).toEqual({ 'log-driver': 'journald', 'insecure-registries': ['10.0.0.5:5000', '192.168.122.11:5000'] });
+      expect(statSync(daemon).mode & 0o777).toBe(0o600);
+
+      const once = readFileSync(daemon, 'utf8');
+      expect(run()).toMatchObject({ status: 0, stdout: '' });
+      expect(readFileSync(daemon, 'utf8')).toBe(once);
+
+      writeFileSync(daemon, '{ "log-driver": ');
+      const broken = run();
+      expect(broken.status).not.toBe(0);
+      expect(broken.stdout).toBe('');
+      expect(readFileSync(daemon, 'utf8')).toBe('{ "log-driver": ');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('keeps the kubeconfig root’s, and gives the operator a private copy', () => {

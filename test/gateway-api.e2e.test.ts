@@ -65,7 +65,7 @@ describe('faas-cli login, list, describe, ready', () => {
     expect(list).toHaveLength(15);
     expect(list.find((f) => f.name === 'order-create')).toEqual({
       name: 'order-create',
-      image: '127.0.0.1:5000/shop-order-create:1.0.0',
+      image: '192.168.122.11:5000/shop-order-create:1.0.0',
       namespace: 'openfaas-fn',
       envProcess: 'node index.js',
       envVars: { RAW_BODY: 'true', MAX_RAW_SIZE: '1mb', GATEWAY_URL: 'http://gateway.openfaas:8080' },
