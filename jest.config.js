@@ -28,5 +28,7 @@ module.exports = {
   transformIgnorePatterns: [`/node_modules/(?!(${esmPackages().map(escape).join('|')})/)`],
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   setupFiles: ['<rootDir>/test/support/env.ts'],
-  testTimeout: 60_000,
+  // A bound for a hang, not a measure of speed: on a CI machine shared by parallel suites the
+  // heavier tests (hundreds of sequential hostile requests, npm start started twice) take minutes.
+  testTimeout: 180_000,
 };

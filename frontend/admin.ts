@@ -6,6 +6,7 @@
  */
 import basicAuth from 'basic-auth';
 import type { Express, NextFunction, Request, Response } from 'express';
+import { rateLimit } from 'express-rate-limit';
 import type { Histogram } from 'prom-client';
 import { isShopError } from '../core/errors';
 import { replicaBounds } from '../core/replica-bounds';
@@ -77,11 +78,44 @@ function replicaRow(fn: FunctionSummary) {
   return { ...fn, ...replicaBounds(fn.labels ?? {}) };
 }
 
+/**
+ * Wrong passwords per client address before the operator page answers 429 (with Retry-After)
+ * for the rest of the window, without asking a function. An operator who mistypes needs a few
+ * tries; a guesser needs millions, and gets `attempts` per window per address.
+ */
+export interface LoginThrottle {
+  attempts: number;
+  windowMs: number;
+}
+export const LOGIN_THROTTLE: LoginThrottle = { attempts: 10, windowMs: 15 * 60_000 };
+
+function loginThrottle(limits: LoginThrottle) {
+  return rateLimit({
+    windowMs: limits.windowMs,
+    limit: limits.attempts,
+    // Only a request that offers credentials can be a guess; the browser's first, bare request is not.
+    skip: (req) => !req.headers.authorization,
+    // Only refused credentials count: an operator who signs in is not held back by a 503.
+    skipSuccessfulRequests: true,
+    requestWasSuccessful: (_req, res) => res.statusCode !== 401 && res.statusCode !== 403,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    handler: (_req, res) => res.status(429).render('error', { title: 'Too many attempts', message: `Too many wrong passwords from your address. Try again in ${res.get('Retry-After')} seconds.` }),
+  });
+}
+
 export function mountAdmin(
   app: Express,
-  deps: { shop: ShopClient; system?: SystemClient; functionSeconds: Histogram<'function_name'>; flash: (req: Request, res: Response, text: string, kind?: 'success' | 'error') => void },
+  deps: {
+    shop: ShopClient;
+    system?: SystemClient;
+    functionSeconds: Histogram<'function_name'>;
+    flash: (req: Request, res: Response, text: string, kind?: 'success' | 'error') => void;
+    loginThrottle?: LoginThrottle;
+  },
 ): void {
   const { shop, system } = deps;
+  app.use('/admin', loginThrottle(deps.loginThrottle ?? LOGIN_THROTTLE));
 
   const guarded = (fn: (req: Request, res: Response) => Promise<void>) => (req: Request, res: Response, next: NextFunction) =>
     fn(req, res).catch((error: unknown) => {

@@ -16,7 +16,7 @@ import { z } from '../core/zod';
 import { isShopError, type ShopError } from '../core/errors';
 import { logger } from '../core/log';
 import { Customer, IdempotencyKey, MAX_LINE_QUANTITY, OrderId, ProductId } from '../core/schemas';
-import { mountAdmin } from './admin';
+import { mountAdmin, type LoginThrottle } from './admin';
 import { placeholderSvg } from './placeholder';
 import { createSessions } from './session';
 import { createShopClient, type ShopClient } from './shop-client';
@@ -30,8 +30,15 @@ export interface StorefrontConfig {
   gatewayTimeoutMs?: number;
   /** How long a catalog page may be reused (default 1 s); 0 asks every time. */
   catalogCacheMs?: number;
-  /** The gateway's admin credentials, for the operator page's replicas and scaling; optional. */
+  /**
+   * Credentials that may list and scale functions and nothing else (the runtime's `scaler` user,
+   * or the scaler in front of the cluster's gateway: k3s/scaler.yaml), for the operator page's
+   * replicas; optional. At `scalerUrl` (default: gatewayUrl).
+   */
   gatewayCredentials?: GatewayCredentials;
+  scalerUrl?: string;
+  /** Wrong operator passwords per address before 429 (default LOGIN_THROTTLE). */
+  loginThrottle?: LoginThrottle;
 }
 
 const VIEWS = join(__dirname, 'views');
@@ -318,8 +325,8 @@ export function createStorefront(config: StorefrontConfig): express.Express {
     }),
   );
 
-  const system = config.gatewayCredentials ? createSystemClient({ gatewayUrl: config.gatewayUrl, credentials: config.gatewayCredentials, timeoutMs: config.gatewayTimeoutMs }) : undefined;
-  mountAdmin(app, { shop, system, functionSeconds, flash: (req, res, text, kind = 'success') => sessions.flash(req, res, { kind, text }) });
+  const system = config.gatewayCredentials ? createSystemClient({ gatewayUrl: config.scalerUrl ?? config.gatewayUrl, credentials: config.gatewayCredentials, timeoutMs: config.gatewayTimeoutMs }) : undefined;
+  mountAdmin(app, { shop, system, functionSeconds, loginThrottle: config.loginThrottle, flash: (req, res, text, kind = 'success') => sessions.flash(req, res, { kind, text }) });
 
   app.use((_req, res) => renderError(res, 404, 'There is nothing at this address.'));
 

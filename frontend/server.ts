@@ -7,8 +7,10 @@
  *   COOKIE_SECRET, or COOKIE_SECRET_FILE naming a file that holds it. Required when
  *   NODE_ENV=production; otherwise a random one is made (sessions end with the process).
  *   TRUST_PROXY (loopback): whose X-Forwarded-* headers to believe (nginx's address).
- *   GATEWAY_PASSWORD, or GATEWAY_PASSWORD_FILE (and GATEWAY_USER, admin): the gateway's admin
- *   credentials, so the operator page shows and scales replicas; optional.
+ *   SCALER_PASSWORD, or SCALER_PASSWORD_FILE (and SCALER_USER, scaler; SCALER_URL, GATEWAY_URL):
+ *   credentials that can list and scale functions and nothing else, so the operator page shows
+ *   and scales replicas; optional. The gateway's admin password (GATEWAY_PASSWORD), which can
+ *   deploy code, is refused: the storefront must not hold it.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -29,14 +31,18 @@ export function storefrontConfig(env: NodeJS.ProcessEnv = process.env): Storefro
   }
   if (cookieSecret.length < 32) throw new Error('The cookie secret must be at least 32 characters');
   const trust = env.TRUST_PROXY;
-  const gatewayPassword = env.GATEWAY_PASSWORD || (env.GATEWAY_PASSWORD_FILE ? readFileSync(env.GATEWAY_PASSWORD_FILE, 'utf8').trim() : '');
+  if (env.GATEWAY_PASSWORD || env.GATEWAY_PASSWORD_FILE) {
+    throw new Error('GATEWAY_PASSWORD can deploy code on the cluster and is no longer read: give the storefront the scaler’s credentials instead (SCALER_PASSWORD_FILE; README, Security)');
+  }
+  const scalerPassword = env.SCALER_PASSWORD || (env.SCALER_PASSWORD_FILE ? readFileSync(env.SCALER_PASSWORD_FILE, 'utf8').trim() : '');
   return {
     port: Number(env.STOREFRONT_PORT ?? 3000),
     host: env.STOREFRONT_HOST ?? '127.0.0.1',
     gatewayUrl: env.GATEWAY_URL ?? 'http://127.0.0.1:8080',
     cookieSecret,
     trustProxy: trust === undefined ? 'loopback' : trust === 'true' ? true : trust === 'false' ? false : trust,
-    ...(gatewayPassword ? { gatewayCredentials: { user: env.GATEWAY_USER || 'admin', password: gatewayPassword } } : {}),
+    ...(scalerPassword ? { gatewayCredentials: { user: env.SCALER_USER || 'scaler', password: scalerPassword } } : {}),
+    ...(env.SCALER_URL ? { scalerUrl: env.SCALER_URL } : {}),
   };
 }
 

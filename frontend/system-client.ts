@@ -1,6 +1,6 @@
 /**
  * The gateway's own API, for the operator page: each function's replicas, and scaling one, with
- * the gateway's admin credentials (GATEWAY_PASSWORD or GATEWAY_PASSWORD_FILE; `npm start` passes
+ * credentials that may do only that (the `scaler` user: SCALER_PASSWORD_FILE; `npm start` passes
  * the local gateway's). Without them the operator page leaves the replicas out. Answers are
  * validated like every other: a malformed one is the gateway being unavailable, never data.
  */

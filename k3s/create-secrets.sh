@@ -7,8 +7,15 @@
 # Safe to run again. Functions read secrets when called, so a change applies at once.
 source "$(dirname "$0")/common.sh"
 
+# Values reach kubectl in a file of a private folder, never on a command line (which every
+# local user can read in /proc while it runs).
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+chmod 700 "$work"
 put_secret() { # name value
-  kubectl -n openfaas-fn create secret generic "$1" --from-literal="$1=$2" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  (umask 077 && printf '%s' "$2" > "$work/$1")
+  kubectl -n openfaas-fn create secret generic "$1" --from-file="$1=$work/$1" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  rm -f "$work/$1"
   echo "secret $1: set"
 }
 existing() { # name

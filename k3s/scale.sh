@@ -10,9 +10,11 @@ replicas="${2:-}"
 [[ "$replicas" =~ ^[1-5]$ ]] || die "REPLICAS is 1 to 5 on OpenFaaS CE"
 password="${OPENFAAS_PASSWORD:-$(gateway_password)}"
 
-status=$(curl -sS -o /dev/stderr -w '%{http_code}' -u "admin:${password}" -X POST \
+# The credentials reach curl as a config on stdin, never on its command line.
+answer=$(printf 'user = "admin:%s"\n' "$password" | curl -sS -K - -w '\n%{http_code}' -X POST \
   -H 'Content-Type: application/json' \
   -d "{\"serviceName\":\"${fn}\",\"replicas\":${replicas}}" \
   "${OPENFAAS_URL}/system/scale-function/${fn}")
-[ "$status" = 200 ] || [ "$status" = 202 ] || die "the gateway answered ${status}"
+status="${answer##*$'\n'}"
+[ "$status" = 200 ] || [ "$status" = 202 ] || die "the gateway answered ${status}: ${answer%$'\n'*}"
 echo "${fn}: scaling to ${replicas}"

@@ -71,6 +71,28 @@ export function validateDeployment(d: FunctionDeployment): string | undefined {
   return undefined;
 }
 
+/**
+ * Environment a deployment may not set, because it decides how the runtime starts a replica
+ * rather than how the function behaves: NODE_OPTIONS=--import=data:... or LD_PRELOAD run any code
+ * as the runtime's user, PATH picks the programs it runs, and the runtime's own variables
+ * (DATA_DIR, SECRETS_DIR, FUNCTION_HANDLER...) would point a replica at another database, other
+ * secrets or another file to load. In the cluster a container bounds what these reach; here a
+ * replica is a process of the runtime's user, so they are refused (the local runtime's rule).
+ */
+const RESERVED_ENV_PREFIXES = ['NODE_', 'LD_', 'DYLD_', 'OPENSSL_'];
+const RESERVED_ENV = ['PATH', 'HOME', 'TZ', 'DATA_DIR', 'SECRETS_DIR', 'FUNCTION_HANDLER', 'SHOP_FAULT_INJECTION', 'MONGO_URL', 'MONGO_DB'];
+
+/** The first envVar a deployment may not set, with why, as the message after "validation failed: "; or undefined. */
+export function reservedEnvVar(envVars: Record<string, string> | null | undefined): string | undefined {
+  for (const name of Object.keys(envVars ?? {})) {
+    const upper = name.toUpperCase();
+    if (RESERVED_ENV.includes(upper) || RESERVED_ENV_PREFIXES.some((p) => upper.startsWith(p))) {
+      return `envVars: ${name} cannot be set by a deployment (reserved: ${RESERVED_ENV_PREFIXES.map((p) => `${p}*`).join(', ')}, ${RESERVED_ENV.join(', ')})`;
+    }
+  }
+  return undefined;
+}
+
 /** A function of stack.yml as `faas-cli deploy` sends it. */
 export function deploymentFromStack(name: string, fn: StackFunction): FunctionDeployment {
   return {

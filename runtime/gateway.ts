@@ -7,6 +7,7 @@
  *   /system/info, /system/functions (GET POST PUT DELETE), /system/function/NAME,
  *   /system/scale-function/NAME, /system/secrets (GET POST PUT DELETE), /system/logs,
  *   /system/namespaces                    basic auth (admin)                 runtime/provider.ts
+ *   GET /system/functions, POST /system/scale-function/NAME  also the `scaler` user (403 elsewhere)
  * A known path with another method answers 405, an unknown one 404, both before auth, as the
  * gateway's router does.
  */
@@ -17,6 +18,7 @@ import getRawBody from 'raw-body';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from '../core/log';
 import { sameSecret } from '../core/secrets';
+import { refuseCallback, type CallbackPolicy } from './callbacks';
 import { FaultPlan, type Faults } from './faults';
 import { invoke } from './invoke';
 import { NAMESPACE } from './deployments';
@@ -30,6 +32,11 @@ export interface GatewayOptions {
   host?: string;
   /** Password of the `admin` user for /system/*. */
   basicAuthPassword: string;
+  /**
+   * Password of the `scaler` user, who may list functions and scale them and nothing else (the
+   * storefront's operator page): 403 on every other /system route.
+   */
+  scalerPassword?: string;
   provider: LocalProvider;
   logs: FunctionLogs;
   queue?: AsyncQueue;
@@ -38,6 +45,8 @@ export interface GatewayOptions {
   faults?: Faults;
   waitForReplicaMs: number;
   upstreamTimeoutMs: number;
+  /** Where async calls' results may be POSTed (runtime/callbacks.ts). */
+  callbacks: CallbackPolicy;
   /** Largest body an async call may carry (the functions' MAX_RAW_SIZE). */
   maxAsyncBodyBytes: number;
   version: { release: string; sha: string };
@@ -57,6 +66,8 @@ interface Route {
   path: RegExp;
   methods: readonly string[] | 'any';
   auth: boolean;
+  /** Methods the `scaler` user may use here (none when absent). */
+  scaler?: readonly string[];
   handle: Handler;
 }
 
@@ -186,16 +197,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         if (!options.queue) return send(res, { status: 404, body: '404 page not found\n' });
         if (namespace !== NAMESPACE || !provider.replicasOf(name)) return send(res, { status: 404, body: `Function not found: ${name}` });
         const callback = req.headers['x-callback-url'];
-        let callbackUrl: string | undefined;
-        if (typeof callback === 'string' && callback) {
-          try {
-            const url = new URL(callback);
-            if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`unsupported protocol scheme "${url.protocol.replace(':', '')}"`);
-            callbackUrl = url.toString();
-          } catch (error) {
-            return send(res, { status: 400, body: `parse "${callback}": ${(error as Error).message}` });
-          }
-        }
+        const callbackUrl = typeof callback === 'string' && callback ? callback : undefined;
+        const refused = callbackUrl && refuseCallback(callbackUrl, options.callbacks);
+        if (refused) return send(res, { status: 400, body: refused });
         const body = await readBody(req, options.maxAsyncBodyBytes);
         if (!body) return send(res, { status: 413, body: 'http: request body too large' });
         const headers = Object.fromEntries(Object.entries(req.headers).filter((e): e is [string, string] => typeof e[1] === 'string' && e[0] !== 'host' && e[0] !== 'content-length'));
@@ -232,6 +236,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       path: /^\/system\/functions$/,
       methods: ['GET', 'POST', 'PUT', 'DELETE'],
       auth: true,
+      scaler: ['GET'],
       handle: async (req, res, _match, search) => {
         if (otherNamespace(search)) return send(res, wrongNamespace);
         if (req.method === 'GET') return send(res, { status: 200, body: provider.list() });
@@ -246,6 +251,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       path: new RegExp(`^/system/scale-function/${NAME}$`),
       methods: ['POST'],
       auth: true,
+      scaler: ['POST'],
       handle: async (req, res, match, search) => send(res, otherNamespace(search) ? wrongNamespace : provider.scale(match[1] as string, await readJson(req))),
     },
     {
@@ -281,9 +287,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
   }
 
-  const authorized = (req: IncomingMessage) => {
+  /** Who the caller is: the admin, the scaler, or nobody. */
+  const caller = (req: IncomingMessage): 'admin' | 'scaler' | undefined => {
     const credentials = basicAuth(req);
-    return credentials?.name === 'admin' && sameSecret(credentials.pass, options.basicAuthPassword);
+    if (credentials?.name === 'admin' && sameSecret(credentials.pass, options.basicAuthPassword)) return 'admin';
+    if (credentials?.name === 'scaler' && options.scalerPassword && sameSecret(credentials.pass, options.scalerPassword)) return 'scaler';
+    return undefined;
   };
 
   /** Followed log streams: ended when the gateway closes, or they would keep it open for ever. */
@@ -304,10 +313,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (!match) continue;
       known = true;
       if (route.methods !== 'any' && !route.methods.includes(req.method ?? '')) continue;
-      if (route.auth && !authorized(req)) {
+      const who = route.auth ? caller(req) : 'admin';
+      if (!who) {
         res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="Restricted"' });
         return void res.end('invalid credentials');
       }
+      if (who === 'scaler' && !route.scaler?.includes(req.method ?? '')) return send(res, { status: 403, body: 'the scaler may only list and scale functions\n' });
       return void Promise.resolve(route.handle(req, res, match, search)).catch((error: unknown) => {
         options.logger.error({ path: pathOnly, error: String(error) }, 'gateway error');
         if (!res.headersSent) send(res, { status: 500, body: 'Internal Server Error' });

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { logger } from '../core/log';
 import { startStorefront, storefrontConfig } from '../frontend/server';
-import { BASIC_AUTH_FILE, COOKIE_SECRET_FILE } from './secrets';
+import { BASIC_AUTH_FILE, COOKIE_SECRET_FILE, SCALER_PASSWORD_FILE } from './secrets';
 import { startShop } from './shop';
 
 async function main(): Promise<void> {
@@ -10,7 +10,7 @@ async function main(): Promise<void> {
   const storefront = await startStorefront({
     ...storefrontConfig({ ...process.env, COOKIE_SECRET: process.env.COOKIE_SECRET ?? shop.secrets[COOKIE_SECRET_FILE] }),
     gatewayUrl: shop.url,
-    gatewayCredentials: { user: 'admin', password: shop.secrets[BASIC_AUTH_FILE] as string },
+    gatewayCredentials: { user: 'scaler', password: shop.secrets[SCALER_PASSWORD_FILE] as string },
   });
   const where = shop.store.kind === 'mongo' ? 'MongoDB' : `embedded store in ${shop.store.location}`;
   const replicas = shop.provider.list().reduce((n, fn) => n + fn.replicas, 0);

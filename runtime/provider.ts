@@ -8,9 +8,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { z } from '../core/zod';
-import { ENV_PROCESS, FunctionDeployment, NAMESPACE, functionStatus, validateDeployment, type FunctionStatus } from './deployments';
+import { ENV_PROCESS, FunctionDeployment, NAMESPACE, functionStatus, reservedEnvVar, validateDeployment, type FunctionStatus } from './deployments';
 import { replicaBounds, type ReplicaBounds } from '../core/replica-bounds';
-import { isSecretName, type SecretFiles } from './secrets';
+import { isRuntimeFolder, isSecretName, type SecretFiles } from './secrets';
 import { FunctionReplicas, type SupervisorOptions } from './supervisor';
 
 /** An answer for the gateway to send: a status and a text or JSON body. */
@@ -44,6 +44,8 @@ interface Deployed {
 }
 
 const text = (status: number, body = ''): Answer => ({ status, body });
+/** The runtime's own secrets (the gateway's password, the cookie secret) are not the functions'. */
+const runtimeFolder = (name: string): Answer => text(403, `${name} holds the runtime's own secrets: it cannot be managed through this API\n`);
 /** OpenFaaS Community Edition's limit on deployed functions. */
 export const CE_MAX_FUNCTIONS = 15;
 
@@ -86,7 +88,7 @@ export class LocalProvider {
   deploy(raw: unknown, initialReplicas?: number): Answer {
     const parsed = this.parse(raw, 'failed to unmarshal request');
     if ('status' in parsed) return parsed;
-    const invalid = validateDeployment(parsed);
+    const invalid = validateDeployment(parsed) ?? reservedEnvVar(parsed.envVars);
     if (invalid) return text(400, `validation failed: ${invalid}\n`);
     if (this.deployed.has(parsed.service)) return text(500, `unable create Deployment: deployments.apps "${parsed.service}" already exists\n`);
     if (this.deployed.size >= CE_MAX_FUNCTIONS) return text(400, `the Community Edition of OpenFaaS runs at most ${CE_MAX_FUNCTIONS} functions\n`);
@@ -105,7 +107,7 @@ export class LocalProvider {
     if ('status' in parsed) return parsed;
     const existing = this.deployed.get(parsed.service);
     if (!existing) return text(404, `unable update Deployment: ${parsed.service}.${NAMESPACE}, error: deployments.apps "${parsed.service}" not found\n`);
-    const invalid = validateDeployment(parsed);
+    const invalid = validateDeployment(parsed) ?? reservedEnvVar(parsed.envVars);
     if (invalid) return text(400, `validation failed: ${invalid}\n`);
     const refused = this.refuse(parsed);
     if (refused) return refused;
@@ -161,6 +163,7 @@ export class LocalProvider {
     if (!secret || secret.value === undefined) return text(400);
     if (secret.namespace !== NAMESPACE) return text(400, `unable to manage secrets within the ${secret.namespace} namespace`);
     if (!isSecretName(secret.name)) return text(422);
+    if (isRuntimeFolder(secret.name)) return runtimeFolder(secret.name);
     const files = this.options.secrets;
     const done = mode === 'create' ? files.create(secret.name, secret.value) : files.update(secret.name, secret.value);
     return text(done ? 202 : mode === 'create' ? 409 : 404);
@@ -170,6 +173,7 @@ export class LocalProvider {
     const secret = readSecretBody(raw);
     if (!secret) return text(400);
     if (secret.namespace !== NAMESPACE) return text(400, `unable to manage secrets within the ${secret.namespace} namespace`);
+    if (isRuntimeFolder(secret.name)) return runtimeFolder(secret.name);
     return text(this.options.secrets.remove(secret.name) ? 202 : 404);
   }
 

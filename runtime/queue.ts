@@ -12,6 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Collection } from '../core/store/collection';
+import { postCallback, type CallbackPolicy } from './callbacks';
 import { openCollections, type StoreTarget } from '../core/store/open';
 
 export interface AsyncCall {
@@ -42,6 +43,8 @@ export interface QueueOptions {
   /** How long a worker holds a call before another may run it again. */
   leaseMs: number;
   pollMs: number;
+  /** Where results may be POSTed (runtime/callbacks.ts); loopback only when absent. */
+  callbacks?: CallbackPolicy;
   log(line: string, fields?: Record<string, unknown>): void;
 }
 
@@ -158,8 +161,8 @@ export class AsyncQueue {
       const headers = Object.fromEntries([...answer.headers].filter(([name]) => !HOP_BY_HOP.includes(name)));
       headers['x-duration-seconds'] ??= seconds;
       Object.assign(headers, { 'x-function-status': String(answer.status), 'x-call-id': call._id, 'x-function-name': call.function });
-      await fetch(call.callbackUrl, { method: 'POST', headers, body: result }).then(
-        (res) => res.arrayBuffer(),
+      await postCallback(call.callbackUrl, { headers, body: result }, this.options.callbacks ?? { origins: [] }).then(
+        (refused) => refused && this.options.log('async callback not sent', { callId: call._id, callbackUrl: call.callbackUrl, reason: refused }),
         (error: unknown) => this.options.log('async callback failed', { callId: call._id, callbackUrl: call.callbackUrl, error: String(error) }),
       );
     }

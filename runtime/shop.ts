@@ -15,6 +15,7 @@ import { SECRET_NAMES } from '../core/secrets';
 import { closeStores, openStore, storeTarget, type StoreTarget } from '../core/store/open';
 import { readCatalog } from '../seed/catalog';
 import { DIST_DIR, REPLICA_ENTRY, ROOT, buildIfStale } from './build';
+import { callbackPolicyFromEnv } from './callbacks';
 import { deploymentFromStack } from './deployments';
 import { Faults } from './faults';
 import { startGateway } from './gateway';
@@ -23,7 +24,7 @@ import { FunctionLogs } from './logs';
 import { LocalProvider } from './provider';
 import { AsyncQueue } from './queue';
 import { Autoscaler, CE_AUTOSCALING, type AutoscalerSettings } from './scaling';
-import { BASIC_AUTH_FILE, SecretFiles, ensureLocalSecrets } from './secrets';
+import { BASIC_AUTH_FILE, SCALER_PASSWORD_FILE, SecretFiles, ensureLocalSecrets } from './secrets';
 import { readStack } from './stack';
 import type { SupervisorOptions } from './supervisor';
 import { parseDuration } from './watchdog';
@@ -142,11 +143,13 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
   const autoscale = options.autoscale ?? env.AUTOSCALE !== '0';
   const scaled = { functions: () => provider.names(), bounds: (n: string) => provider.bounds(n), replicas: (n: string) => provider.replicasOf(n)?.desired ?? 0, setReplicas: (n: string, r: number) => provider.setReplicas(n, r) };
   const autoscaler = autoscale ? new Autoscaler(scaled, autoscale === true ? CE_AUTOSCALING : autoscale) : undefined;
-  const queue = await AsyncQueue.open(target, { gatewayUrl: () => gateway.url, concurrency: 4, leaseMs: 60_000, pollMs: 500, log });
+  const callbacks = callbackPolicyFromEnv(env);
+  const queue = await AsyncQueue.open(target, { gatewayUrl: () => gateway.url, concurrency: 4, leaseMs: 60_000, pollMs: 500, callbacks, log });
   const execTimeouts = Object.values(stack.functions).map((fn) => parseDuration(fn.environment?.exec_timeout, 10_000));
   const gateway = await startGateway({
     port: options.port ?? Number(env.GATEWAY_PORT ?? 8080),
     basicAuthPassword: secrets[BASIC_AUTH_FILE] as string,
+    scalerPassword: secrets[SCALER_PASSWORD_FILE] as string,
     provider,
     logs,
     queue,
@@ -155,6 +158,7 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
     waitForReplicaMs: 20_000,
     upstreamTimeoutMs: Math.max(...execTimeouts) + 5_000,
     maxAsyncBodyBytes: 1024 * 1024,
+    callbacks,
     version: { release: (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version, sha: 'local' },
     logger,
   });

@@ -20,7 +20,7 @@ describe('frontend/nginx.conf', () => {
     const prefix = mkdtempSync(join(tmpdir(), 'shop-nginx-t-'));
     try {
       const conf = join(prefix, 'nginx.conf');
-      writeFileSync(conf, renderNginxConf(prefix, 8099, '127.0.0.1:3999'));
+      writeFileSync(conf, renderNginxConf(prefix, { http: 8099, https: 8443, metrics: 9145 }, '127.0.0.1:3999'));
       const result = nginxTest(conf, prefix);
       expect(result.error).toBeUndefined();
       expect(result.stderr).toContain('test is successful');
@@ -37,7 +37,7 @@ describe('frontend/nginx.conf', () => {
 
     beforeAll(async () => {
       s = await startTestStorefront();
-      nginx = await startNginx(await freePort(), new URL(s.url).host);
+      nginx = await startNginx(new URL(s.url).host);
       browser = await launchBrowser();
     });
     afterAll(async () => {
@@ -47,7 +47,8 @@ describe('frontend/nginx.conf', () => {
     });
 
     it('carries a shopper from the catalog to a cart through the proxy', async () => {
-      const page = await (await browser.newContext()).newPage();
+      // The test's certificate is self-signed, as a LAN's would be: the shopper accepted it.
+      const page = await (await browser.newContext({ ignoreHTTPSErrors: true })).newPage();
       await page.goto(nginx.url);
       await settles(count(page.locator('.card')), 12);
       await page.goto(`${nginx.url}/products/paper-filters-100`);
@@ -57,7 +58,7 @@ describe('frontend/nginx.conf', () => {
     });
 
     it('compresses and caches static assets, and hides its version', async () => {
-      const css = await fetch(`${nginx.url}/static/style.css`, { headers: { 'accept-encoding': 'gzip' } });
+      const css = await nginx.fetch('/static/style.css', { headers: { 'accept-encoding': 'gzip' } });
       expect(css.status).toBe(200);
       expect(css.headers.get('content-encoding')).toBe('gzip');
       expect(css.headers.get('cache-control')).toMatch(/public/);
@@ -66,7 +67,7 @@ describe('frontend/nginx.conf', () => {
     });
 
     it('refuses bodies over 64 KB before they reach the storefront', async () => {
-      const res = await fetch(`${nginx.url}/checkout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `name=${'x'.repeat(70_000)}` });
+      const res = await nginx.fetch('/checkout', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `name=${'x'.repeat(70_000)}` });
       expect(res.status).toBe(413);
     });
   });
@@ -98,9 +99,10 @@ describe('the storefront container', () => {
     }
   });
 
-  it('publishes only nginx’s port 80 and points the storefront at VM 2’s gateway', () => {
+  it('publishes only nginx’s ports and points the storefront at VM 2’s gateway', () => {
     const compose = parse(readFileSync(join(ROOT, 'frontend', 'docker-compose.yml'), 'utf8'));
-    expect(compose.services.nginx.ports).toEqual(['80:80']);
+    expect(compose.services.nginx.ports).toEqual(['80:80', '443:443', '192.168.122.10:9145:9145']);
+    expect(compose.services.nginx.volumes).toContain('./tls:/etc/nginx/tls:ro');
     expect(compose.services.storefront.ports).toBeUndefined();
     expect(compose.services.storefront.environment.GATEWAY_URL).toBe('${GATEWAY_URL:-http://192.168.122.11:31112}');
     expect(compose.services.nginx.volumes).toContain('./nginx.conf:/etc/nginx/nginx.conf:ro');

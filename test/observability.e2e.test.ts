@@ -4,7 +4,9 @@
  * Prometheus metrics under the OpenFaaS gateway's own names.
  */
 import { logger } from '../core/log';
+import { faultRecorder } from './support/faults';
 import { parseMetrics, sampleValue } from './support/metrics';
+import { startTestShop } from './support/shop';
 import { startTestStorefront, type TestStorefront } from './support/storefront';
 
 let s: TestStorefront;
@@ -82,5 +84,29 @@ describe('observability', () => {
     expect(sampleValue(samples, 'process_resident_memory_bytes')).toBeGreaterThan(0);
     expect(sampleValue(samples, 'nodejs_eventloop_lag_seconds')).toBeDefined();
     expect(sampleValue(samples, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
+  });
+});
+
+describe('a function’s own log lines', () => {
+  it('carry the call id of the call they were written for, as the replica logs them (read back through /system/logs)', async () => {
+    // Replicas that log at info (the suite mutes them), and a store that fails on cue, so that
+    // inventory-get writes a line of its own for this call.
+    const t = await startTestShop({ faults: true, functionEnv: { LOG_LEVEL: 'info' } });
+    try {
+      const faults = faultRecorder(t);
+      await faults.set({ store: [{ operation: 'getProducts', mode: 'fail', times: 1 }] });
+      const failed = await t.call('inventory-get', { query: { id: 'gooseneck-kettle' }, headers: { 'x-call-id': 'trace-replica-7' } });
+      expect([failed.status, failed.headers.get('x-call-id'), faults.fired()]).toEqual([503, 'trace-replica-7', { 'store:getProducts': 1 }]);
+      const logs = await (await fetch(`${t.shop.url}/system/logs?name=inventory-get`, { headers: { authorization: t.admin() } })).text();
+      const lines = logs
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { text: string }).text)
+        .filter((text) => text.startsWith('{'))
+        .map((text) => JSON.parse(text) as Record<string, unknown>);
+      expect(lines.filter((l) => l.callId === 'trace-replica-7')).toEqual([expect.objectContaining({ function: 'inventory-get', callId: 'trace-replica-7', level: 'error' })]);
+    } finally {
+      await t.stop();
+    }
   });
 });

@@ -148,7 +148,7 @@ describe.each(adapters)('store contract: $name', (adapter) => {
       await store.holdStock('ord_1', 'test-mug', 2, 't1');
       expect(await store.sellHold('ord_1', 'test-mug', 2, 'not-t1')).toBe(false);
       expect(await store.sellHold('ord_1', 'test-mug', 3, 't1')).toBe(false);
-      expect(await Promise.all([1, 2, 3].map(() => store.sellHold('ord_1', 'test-mug', 2, 't1')))).toEqual(expect.arrayContaining([true, false, false]));
+      expect((await Promise.all([1, 2, 3].map(() => store.sellHold('ord_1', 'test-mug', 2, 't1')))).sort()).toEqual([false, false, true]);
       expect(await audit()).toMatchObject({ stock: 3, held: 0, sold: 2, supplied: 5 });
       expect(await store.openEntries()).toEqual([]);
     });

@@ -22,7 +22,7 @@
  *   survives SIGKILL and power loss alike.
  */
 import Database, { type Database as SqliteDatabase } from 'better-sqlite3';
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Query } from 'mingo';
 import { update as applyUpdate } from 'mingo/updater';
@@ -345,6 +345,10 @@ export type IndexSpecs = Record<string, readonly IndexSpec[]>;
 
 /** Opens (and creates, the first time) the database file with the tables and indexes of `specs`. */
 function openDatabase(file: string, busyTimeoutMs: number, specs: IndexSpecs): SqliteDatabase {
+  // Customers' names and addresses, queued calls' headers: the owner's only. SQLite gives the WAL
+  // and shared-memory files the database file's mode; files of older versions are narrowed too.
+  closeSync(openSync(file, 'a', 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
   const db = new Database(file, { timeout: busyTimeoutMs });
   try {
     db.pragma('journal_mode = WAL');
@@ -386,7 +390,8 @@ export function openEmbeddedCollections<K extends string>(
   specs: Record<K, readonly IndexSpec[]>,
   options: EmbeddedOptions = {},
 ): { collections: Record<K, Collection<{ _id: string }>>; close(): void } {
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
   const file = join(dataDir, DATABASE_FILE);
   if (!existsSync(file) && LEGACY_FILES.some((f) => existsSync(join(dataDir, f)))) {
     throw new LegacyDataError(

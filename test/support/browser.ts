@@ -6,20 +6,34 @@ export function chromiumPath(): string {
   return execFileSync('sh', ['-c', 'command -v chromium || command -v chromium-browser'], { encoding: 'utf8' }).trim();
 }
 
-export function launchBrowser(): Promise<Browser> {
-  return chromium.launch({
+/**
+ * How long a wait may last before it fails: a bound, not an expectation of speed. Generous, as a
+ * CI machine shared by parallel suites can be many times slower than an idle one.
+ */
+export const WAIT_LIMIT_MS = 60_000;
+
+export async function launchBrowser(): Promise<Browser> {
+  const browser = await chromium.launch({
     executablePath: chromiumPath(),
     headless: true,
     // No background traffic: this machine has no network beyond loopback.
     args: ['--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+  // Every context's actions and navigations wait up to WAIT_LIMIT_MS (Playwright's default: 30 s).
+  const newContext = browser.newContext.bind(browser);
+  browser.newContext = async (options) => {
+    const context = await newContext(options);
+    context.setDefaultTimeout(WAIT_LIMIT_MS);
+    return context;
+  };
+  return browser;
 }
 
 /**
  * Waits until what the page shows settles on the expected value (pages navigate after a
  * click), then asserts with jest so that a failure shows both values.
  */
-export async function settles<T>(read: () => Promise<T>, expected: T, timeoutMs = 15_000): Promise<void> {
+export async function settles<T>(read: () => Promise<T>, expected: T, timeoutMs = WAIT_LIMIT_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let actual: T = await read().catch(() => undefined as T);
   while (!isEqual(actual, expected) && Date.now() < deadline) {

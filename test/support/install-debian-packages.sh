@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The Debian packages the tests use, installed when missing (npm test runs this first):
 # chromium (browser tests, through playwright-core: never a downloaded browser), nginx (the
-# storefront's proxy), shellcheck and netplan.io (checks of the deployment files).
+# storefront's proxy), shellcheck and netplan.io (checks of the deployment files), strace (the
+# durability test counts the store's syncs).
 # Installs as root, or through sudo; otherwise says what to install and fails.
 set -euo pipefail
 
-packages=(nginx shellcheck netplan.io)
+packages=(nginx shellcheck netplan.io strace)
 # Ubuntu ships Chromium as chromium-browser; Debian as chromium.
 if grep -qsi '^ID=ubuntu' /etc/os-release; then packages+=(chromium-browser); else packages+=(chromium); fi
 
