@@ -1,7 +1,7 @@
 /**
  * Run by test/durability.test.ts under strace: opens the embedded store in DATA_DIR (argv[2])
- * and acknowledges `count` (argv[3]) writes one after the other, each one order inserted, as a
- * checkout's first write is. Prints how many it acknowledged.
+ * and acknowledges `count` (argv[3]) writes one after the other, each one order decided, as a
+ * checkout's decision is. Prints how many it acknowledged.
  */
 import { openEmbeddedStore } from '../../core/store/embedded';
 import { anOrder } from './orders';
