@@ -5,7 +5,7 @@
  * own MongoDB).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const SECRET_NAMES = {
@@ -16,15 +16,25 @@ export const SECRET_NAMES = {
 
 export const secretsDir = () => process.env.SECRETS_DIR || '/var/openfaas/secrets';
 
-/** The trimmed secret, or undefined when it is not mounted. Read on each call: cheap, and a rotated secret applies at once. */
+const known = new Map<string, { changedMs: number; size: number; value: string | undefined }>();
+
+/**
+ * The trimmed secret, or undefined when it is not mounted. Looked at on each call, so a rotated
+ * secret applies at once (Kubernetes swaps the mounted file), but read again only when the file
+ * changed: a stat per call, not an open, read and close.
+ */
 export function readSecret(name: string): string | undefined {
-  try {
-    const value = readFileSync(join(secretsDir(), name), 'utf8').trim();
-    return value || undefined;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
+  const file = join(secretsDir(), name);
+  const stat = statSync(file, { throwIfNoEntry: false });
+  if (!stat || !stat.isFile()) {
+    known.delete(file);
+    return undefined;
   }
+  const cached = known.get(file);
+  if (cached && cached.changedMs === stat.mtimeMs && cached.size === stat.size) return cached.value;
+  const value = readFileSync(file, 'utf8').trim() || undefined;
+  known.set(file, { changedMs: stat.mtimeMs, size: stat.size, value });
+  return value;
 }
 
 /** Compares in constant time, whatever the lengths. */

@@ -103,6 +103,11 @@ function assertScalarIndexedFields(doc: Doc, indexed: ReadonlySet<string>, colle
   }
 }
 
+const byIdOnly = (filter: Filter) => {
+  const keys = Object.keys(filter);
+  return keys.length === 1 && keys[0] === '_id' && typeof filter._id === 'string';
+};
+
 /** MongoDB's projection of the documents (one mingo cursor for all of them). */
 function project<T>(docs: Doc[], projection: Projection | undefined): T[] {
   if (!projection || Object.keys(projection).length === 0) return docs as unknown as T[];
@@ -126,7 +131,8 @@ export function sqliteCollection<T extends { _id: string }>(db: SqliteDatabase, 
   function* matches(filter: Filter, options: FindOptions = {}): Generator<Doc> {
     const select = selectStatement(name, indexed, filter, options.sort);
     const rows = prepare(select.sql).iterate(...select.params) as IterableIterator<{ doc: string }>;
-    const query = new Query<Doc>(filter, {});
+    // A document asked for by its id alone is exactly what SQLite found: nothing for mingo to decide.
+    const query = byIdOnly(filter) ? { test: () => true } : new Query<Doc>(filter, {});
     if (!select.sorted) {
       // A sort SQLite cannot do from an index: every match, sorted by mingo.
       const all = [...rows].map((r) => JSON.parse(r.doc) as Doc).filter((d) => query.test(d));
