@@ -60,7 +60,7 @@ export async function startShopProcess(dir: string, env: Record<string, string> 
   const started = Date.now();
   const child = spawn('sh', ['-c', `exec ${command}`], {
     cwd: ROOT,
-    env: { ...process.env, GATEWAY_PORT: String(port), STOREFRONT_PORT: String(storefrontPort), DATA_DIR: join(dir, 'data'), SECRETS_DIR: secretsDir, LOG_LEVEL: 'silent', SWEEP_EVERY_MS: '0', AUTOSCALE: '0', ...env },
+    env: { ...process.env, GATEWAY_PORT: String(port), STOREFRONT_PORT: String(storefrontPort), DATA_DIR: join(dir, 'data'), SECRETS_DIR: secretsDir, LOG_LEVEL: 'silent', SWEEP_EVERY_MS: '0', AUTOSCALE: '0', WATCH: '0', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {
