@@ -25,7 +25,7 @@ export interface ShopProcess {
 }
 
 /** The process and all its descendants, from /proc. */
-function processTree(root: number): number[] {
+export function processTree(root: number): number[] {
   const parents = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -43,7 +43,8 @@ function processTree(root: number): number[] {
   return tree;
 }
 
-function memoryOf(pid: number): { rss: number; pss: number } {
+/** Resident and proportional set sizes of one process, in KiB (0 when it is gone). */
+export function memoryOf(pid: number): { rss: number; pss: number } {
   try {
     const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
     const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(rollup)?.[1] ?? 0);
