@@ -56,15 +56,15 @@ describe('watching the files', () => {
   afterEach(() => rmSync(root, { recursive: true, force: true }));
 
   /** The batches seen, and a promise of the next one. */
-  async function watching() {
+  async function watching(quietMs = 50) {
     const batches: FileEvent[][] = [];
     const waiters: ((batch: FileEvent[]) => void)[] = [];
-    const watcher = watchFiles(root, (events) => (waiters.shift() ?? ((b: FileEvent[]) => batches.push(b)))(events), 50);
+    const watcher = watchFiles(root, (events) => (waiters.shift() ?? ((b: FileEvent[]) => batches.push(b)))(events), quietMs);
     const next = () => new Promise<FileEvent[]>((resolve) => (batches.length > 0 ? resolve(batches.shift() as FileEvent[]) : waiters.push(resolve)));
     return { watcher, next };
   }
 
-  it('sees every save by rename of a file (the second one too), without the editor’s side file', async () => {
+  it('sees every save by rename of a file (the second one too)', async () => {
     const { watcher, next } = await watching();
     const file = join(root, 'functions', 'cart-get', 'handler.ts');
     try {
@@ -78,14 +78,20 @@ describe('watching the files', () => {
     }
   });
 
-  it('gathers a burst of saves into one batch, new folders included, and leaves tests and swap files out', async () => {
-    const { watcher, next } = await watching();
+  it('gathers a burst of saves into one batch, new folders included, and leaves tests and editors’ side files out', async () => {
+    // A quiet period far longer than the writes take, each in a turn of its own.
+    const { watcher, next } = await watching(1_000);
+    const turn = () => new Promise((resolve) => setTimeout(resolve, 1));
     try {
       mkdirSync(join(root, 'core', 'store'));
       writeFileSync(join(root, 'core', 'store', 'cart.ts'), 'export const a = 1;\n');
-      writeFileSync(join(root, 'functions', 'cart-get', '.handler.ts.swp'), 'x');
-      writeFileSync(join(root, 'functions', 'cart-get', 'handler.test.ts'), 'x');
+      for (const side of ['.handler.ts.swp', 'handler.ts~', '.#handler.ts', 'handler.test.ts']) {
+        await turn();
+        writeFileSync(join(root, 'functions', 'cart-get', side), 'x');
+      }
+      await turn();
       writeFileSync(join(root, 'functions', 'cart-get', 'handler.ts'), 'export = 2;\n');
+      await turn();
       writeFileSync(join(root, 'stack.yml'), 'version: 1.0\nfunctions: {}\n');
       const batch = await next();
       expect(batch.sort((a, b) => a.path.localeCompare(b.path))).toEqual([
