@@ -50,12 +50,16 @@ export async function startStorefrontProcess(options: StorefrontOptions): Promis
     cluster.setupPrimary({ exec: join(dir, 'server.js'), execArgv: [], args: [] });
     const worker = cluster.fork(options.env);
     return new Promise((resolve, reject) => {
+      // One that neither listens nor exits within a minute is stopped: the one serving stays.
+      const stuck = setTimeout(() => worker.process.kill('SIGKILL'), 60_000);
       const early = (code: number | null, signal: string | null) => {
+        clearTimeout(stuck);
         rmSync(dir, { recursive: true, force: true });
         reject(new Error(`the storefront exited before it listened (${signal ?? `code ${code}`}); its output is above`));
       };
       worker.once('exit', early);
       worker.once('listening', (address) => {
+        clearTimeout(stuck);
         worker.off('exit', early);
         resolve({ worker, dir, port: address.port, address: address.address });
       });

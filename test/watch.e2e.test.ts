@@ -151,7 +151,7 @@ describe('npm start, watching', () => {
     }
   });
 
-  it('restarts the storefront on its own changes (views and code) without dropping a request', async () => {
+  it('restarts the storefront on its own changes (views and code) without dropping a request, and keeps it when the new one does not start', async () => {
     const loop = closedLoop(4, (i) => get(`${shop.storefrontUrl}/${i % 2 ? 'healthz' : ''}`));
     let from = shop.output().length;
     copy.edit('frontend/views/partials/footer.ejs', 'served by OpenFaaS functions', 'served by OpenFaaS functions, saved a moment ago');
@@ -160,6 +160,15 @@ describe('npm start, watching', () => {
     from = shop.output().length;
     copy.edit('frontend/app.ts', `res.json({ status: 'ok' })`, `res.json({ status: 'ok', saved: true })`);
     await loop.until((a) => a.body.includes('"saved":true'));
+    await shop.waitFor(/new code serving: storefront,/, from);
+    // One that dies as it starts: the one serving stays.
+    from = shop.output().length;
+    const server = copy.read('frontend/server.ts');
+    copy.edit('frontend/server.ts', 'if (require.main === module) {', `if (require.main === module) {\n  if (process.env.GATEWAY_URL) throw new Error('broken on purpose');`);
+    await shop.waitFor(/storefront: the new one did not start, the old one keeps serving/, from);
+    expect((await get(`${shop.storefrontUrl}/healthz`)).body).toContain('"saved":true');
+    from = shop.output().length;
+    copy.save('frontend/server.ts', server);
     await shop.waitFor(/new code serving: storefront,/, from);
     const { failures, answered } = await loop.stop();
     expect(failures).toEqual([]);
