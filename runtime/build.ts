@@ -153,7 +153,7 @@ export async function buildBundles(bundles: Bundle[], { root = ROOT, gate }: Bui
   const together = await esbuildRun(bundles, root);
   const runs = 'failure' in together && bundles.length > 1 ? await Promise.all(bundles.map((b) => esbuildRun([b], root))) : [together];
   const results: BundleResult[] = [];
-  const staged: { bundle: Bundle; file: string; next: string; inputs: string[] }[] = [];
+  const built: { bundle: Bundle; file: string; inputs: string[]; next?: string }[] = [];
   for (const run of runs) {
     if ('failure' in run) {
       for (const bundle of run.bundles) results.push({ bundle, ok: false, problems: run.failure });
@@ -163,31 +163,28 @@ export async function buildBundles(bundles: Bundle[], { root = ROOT, gate }: Bui
       const file = distFile(bundle, root);
       const code = run.outputs.get(file) as Uint8Array;
       const inputs = inputsOf(run.metafile, relative(root, file), root);
-      const gated = (await gate?.(bundle, inputs)) ?? [];
-      if (gated.length > 0) {
-        results.push({ bundle, ok: false, problems: gated, inputs });
-        continue;
-      }
       if (existsSync(file) && Buffer.from(code).equals(readFileSync(file))) {
-        results.push({ bundle, ok: true, changed: false, inputs });
+        built.push({ bundle, file, inputs });
         continue;
       }
       mkdirSync(dirname(file), { recursive: true });
       const next = `${file.slice(0, -3)}.next.js`;
       writeFileSync(next, code);
-      staged.push({ bundle, file, next, inputs });
+      built.push({ bundle, file, inputs, next });
     }
   }
-  const loads = await loadCheck(staged.filter((s) => s.bundle.fn).map((s) => s.next));
-  for (const { bundle, file, next, inputs } of staged) {
-    const failed = loads.get(next);
-    if (failed) {
-      rmSync(next, { force: true });
-      results.push({ bundle, ok: false, problems: [{ where: bundle.entry, text: `the bundle does not load as the template's npm test loads it: ${failed}` }], inputs });
+  // The load check runs while the gate (the watch's type check) may still be working.
+  const loads = await loadCheck(built.flatMap((b) => (b.next && b.bundle.fn ? [b.next] : [])));
+  for (const { bundle, file, inputs, next } of built) {
+    const failed = next && loads.get(next);
+    const problems = failed ? [{ where: bundle.entry, text: `the bundle does not load as the template's npm test loads it: ${failed}` }] : ((await gate?.(bundle, inputs)) ?? []);
+    if (problems.length > 0) {
+      if (next) rmSync(next, { force: true });
+      results.push({ bundle, ok: false, problems, inputs });
       continue;
     }
-    renameSync(next, file);
-    results.push({ bundle, ok: true, changed: true, inputs });
+    if (next) renameSync(next, file);
+    results.push({ bundle, ok: true, changed: !!next, inputs });
   }
   mkdirSync(join(root, 'dist'), { recursive: true });
   const known = readBuildInputs(root);

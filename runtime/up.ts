@@ -129,7 +129,8 @@ async function startDevLoop(root: string, checker: TypeChecker, options: DevLoop
     const check = checker.check(events, checkRoots(root)).then((problems) => ((checked = Date.now()), problems));
     const gate = async (_bundle: Bundle, files: string[]) => ((await check) ?? []).filter((p) => files.includes(fileOf(p)));
     const results = await buildBundles(plan.bundles, { root, gate });
-    const phases = `build ${secs(Date.now() - started)}, type check ${checked ? secs(checked - started) : 'skipped'}, after ${secs(started - since)} of quiet and earlier saves`;
+    // Waited: the quiet period, and the round of an earlier save if one was running.
+    const phases = `waited ${secs(started - since)}, build ${secs(Date.now() - started)}, type check ${checked ? secs(checked - started) : 'skipped'}`;
     const skipped = checker.skipped;
     if (skipped) report('typecheck', [`type errors are not checked: ${skipped}`]);
 
