@@ -87,6 +87,10 @@ const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 async function main(): Promise<void> {
   const copy = copyRepo();
   let shop: StartedCopy | undefined;
+  // Interrupted: the copy's npm start (its own process group) stops too.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => void Promise.resolve(shop?.stop()).finally(() => (copy.dispose(), process.exit(130))));
+  }
   try {
     const started = Date.now();
     shop = await startCopy(copy, { LOG_LEVEL: 'silent' });
