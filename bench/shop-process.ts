@@ -25,7 +25,7 @@ export interface ShopProcess {
 }
 
 /** The process and all its descendants, from /proc. */
-function processTree(root: number): number[] {
+export function processTree(root: number): number[] {
   const parents = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -43,7 +43,8 @@ function processTree(root: number): number[] {
   return tree;
 }
 
-function memoryOf(pid: number): { rss: number; pss: number } {
+/** Resident and proportional set sizes of one process, in KiB (0 when it is gone). */
+export function memoryOf(pid: number): { rss: number; pss: number } {
   try {
     const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
     const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(rollup)?.[1] ?? 0);
@@ -60,7 +61,7 @@ export async function startShopProcess(dir: string, env: Record<string, string> 
   const started = Date.now();
   const child = spawn('sh', ['-c', `exec ${command}`], {
     cwd: ROOT,
-    env: { ...process.env, GATEWAY_PORT: String(port), STOREFRONT_PORT: String(storefrontPort), DATA_DIR: join(dir, 'data'), SECRETS_DIR: secretsDir, LOG_LEVEL: 'silent', SWEEP_EVERY_MS: '0', AUTOSCALE: '0', ...env },
+    env: { ...process.env, GATEWAY_PORT: String(port), STOREFRONT_PORT: String(storefrontPort), DATA_DIR: join(dir, 'data'), SECRETS_DIR: secretsDir, LOG_LEVEL: 'silent', SWEEP_EVERY_MS: '0', AUTOSCALE: '0', WATCH: '0', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {

@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { createStorefront, type StorefrontConfig } from './app';
 
 export interface StorefrontEnv extends StorefrontConfig {
@@ -46,8 +46,27 @@ export function storefrontConfig(env: NodeJS.ProcessEnv = process.env): Storefro
   };
 }
 
-export async function startStorefront(config: StorefrontEnv): Promise<{ url: string; close(): Promise<void> }> {
-  const server = http.createServer(createStorefront(config));
+export interface RunningStorefront {
+  url: string;
+  /** Stops at once: idle keep-alive connections are closed now (tests, shutdown of a whole run). */
+  close(): Promise<void>;
+  /**
+   * Leaves without cutting anyone off (SIGTERM: a new storefront took over, or the container
+   * stops): no new connections; every later answer closes its connection; idle connections end
+   * at their keep-alive timeout, which each answer announced, so clients stop reusing them first.
+   * http.Server#close would close idle connections at once, racing a request a client is
+   * sending on one, so only the listening socket is closed (net.Server#close).
+   */
+  drain(): Promise<void>;
+}
+
+export async function startStorefront(config: StorefrontEnv): Promise<RunningStorefront> {
+  const app = createStorefront(config);
+  let draining = false;
+  const server = http.createServer((req, res) => {
+    if (draining) res.setHeader('Connection', 'close');
+    app(req, res);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);
@@ -60,6 +79,11 @@ export async function startStorefront(config: StorefrontEnv): Promise<{ url: str
         server.close(() => resolve());
         server.closeIdleConnections();
       }),
+    drain: () =>
+      new Promise<void>((resolve) => {
+        draining = true;
+        net.Server.prototype.close.call(server, () => resolve());
+      }),
   };
 }
 
@@ -67,7 +91,8 @@ if (require.main === module) {
   startStorefront(storefrontConfig())
     .then((storefront) => {
       console.log(`storefront on ${storefront.url}`);
-      const stop = () => storefront.close().then(() => process.exit(0));
+      // Bounded: a client holding a connection open without using it is cut off after 15 s.
+      const stop = () => Promise.race([storefront.drain(), new Promise((r) => setTimeout(r, 15_000).unref())]).then(() => process.exit(0));
       process.on('SIGTERM', stop);
       process.on('SIGINT', stop);
     })

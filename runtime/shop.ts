@@ -25,7 +25,7 @@ import { LocalProvider } from './provider';
 import { AsyncQueue } from './queue';
 import { Autoscaler, CE_AUTOSCALING, type AutoscalerSettings } from './scaling';
 import { BASIC_AUTH_FILE, SCALER_PASSWORD_FILE, SecretFiles, ensureLocalSecrets } from './secrets';
-import { readStack } from './stack';
+import { readStack, type StackFile } from './stack';
 import type { SupervisorOptions } from './supervisor';
 import { parseDuration } from './watchdog';
 
@@ -57,6 +57,8 @@ export interface RunningShop {
   store: StoreTarget;
   /** The runtime's secrets by file name: the token secrets, and its own (openfaas/basic-auth-password...). */
   secrets: Record<string, string>;
+  /** stack.yml as deployed at start. */
+  stack: StackFile;
   functions: string[];
   provider: LocalProvider;
   logs: FunctionLogs;
@@ -197,6 +199,7 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
     url: gateway.url,
     store: target,
     secrets,
+    stack,
     functions: provider.names(),
     provider,
     logs,

@@ -16,9 +16,16 @@ const CE_SCALE_LABELS = new Set(['com.openfaas.scale.min', 'com.openfaas.scale.m
 const StringMap = z.record(z.string(), z.string());
 const Resources = z.strictObject({ memory: z.string().optional(), cpu: z.string().optional() });
 
+/**
+ * The templates the local runtime runs: node22 has node20's contract (the same index.js,
+ * watchdog settings and `npm test` at build), on a Node 22 image; here both run on the
+ * runtime's own Node.
+ */
+export const LOCAL_TEMPLATES = ['node20', 'node22'] as const;
+
 export const StackFunction = z
   .strictObject({
-    lang: z.string().min(1),
+    lang: z.enum(LOCAL_TEMPLATES, { error: (issue) => `the local runtime runs the ${LOCAL_TEMPLATES.join(' and ')} templates, not ${String(issue.input)}` }),
     handler: z.string().min(1),
     image: z.string().regex(/^[^\s/]+(\/[^\s/]+)+$/, 'an image is REGISTRY/NAME[:TAG] and must contain a /'),
     environment: StringMap.optional(),

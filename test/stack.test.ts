@@ -44,6 +44,12 @@ describe('stack.yml', () => {
     }
   });
 
+  it('takes the node22 template as the local runtime runs it (node20’s contract), and refuses a template it cannot run', () => {
+    const base = readFileSync(STACK, 'utf8');
+    expect(parseStack(base.replace(/lang: node20/g, 'lang: node22'), {}).functions['cart-add']?.lang).toBe('node22');
+    expect(() => parseStack(base.replace('lang: node20', 'lang: python3'), {})).toThrow(/runs the node20 and node22 templates, not python3/);
+  });
+
   it('rejects what OpenFaaS CE refuses', () => {
     const base = readFileSync(STACK, 'utf8');
     expect(() => parseStack(base.replace('com.openfaas.scale.max: "5"', 'com.openfaas.scale.max: "10"'), {})).toThrow(/1\.\.5/);

@@ -40,7 +40,7 @@ export async function shopProcessHome(): Promise<ShopProcessHome> {
   const start = (env: Record<string, string> = {}): Promise<ShopProcess> => {
     const child = spawn('sh', ['-c', `exec ${command}`], {
       cwd: ROOT,
-      env: { ...process.env, GATEWAY_PORT: String(port), STOREFRONT_PORT: String(storefrontPort), DATA_DIR: join(dir, 'data'), SECRETS_DIR: join(dir, 'secrets'), LOG_LEVEL: 'info', ...env },
+      env: { ...process.env, GATEWAY_PORT: String(port), STOREFRONT_PORT: String(storefrontPort), DATA_DIR: join(dir, 'data'), SECRETS_DIR: join(dir, 'secrets'), LOG_LEVEL: 'info', WATCH: '0', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
