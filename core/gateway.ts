@@ -2,12 +2,17 @@
  * Calls to the shop's functions through the OpenFaaS gateway, for the functions that call
  * others (order-create, order-cancel: GATEWAY_URL, in the cluster
  * http://gateway.openfaas:8080) and for the storefront. One keep-alive agent per client; a
- * timeout on every attempt; retries only for calls the caller marks idempotent; the
- * caller's X-Call-Id passed on, so one checkout can be followed through the logs. Every
- * answer is validated with the functions' own schemas: a malformed one is a dependency
- * failure, never data.
+ * timeout on every attempt, and a deadline on the whole call with its retries; the caller's
+ * X-Call-Id passed on, so one checkout can be followed through the logs. Every answer is
+ * validated with the functions' own schemas: a malformed one is a dependency failure, never data.
+ *
+ * Retries wait a random time that grows with each attempt (exponential backoff, full jitter),
+ * and at least what a refusal's Retry-After asks, and only while the deadline leaves room for
+ * another attempt. A call refused before it ran (429 from the gateway or a full watchdog, 503
+ * from a gateway with no replica ready) is safe to send again whatever it does; other failures
+ * (no answer, 502, 503 from the function, 504) only for calls the caller marks idempotent.
  */
-import got, { type Got } from 'got';
+import got, { type Got, type Response } from 'got';
 import { Agent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { z } from './zod';
@@ -22,6 +27,8 @@ export interface FunctionCall {
   callId?: string;
   /** Safe to send again (reads; writes keyed by an id or Idempotency-Key): then it is retried. */
   idempotent?: boolean;
+  /** When the caller stops waiting (ms since the epoch): no attempt runs past it. */
+  deadline?: number;
 }
 
 export interface GatewayClient {
@@ -32,55 +39,91 @@ export interface GatewayOptions {
   baseUrl: string;
   /** Per attempt. */
   timeoutMs?: number;
+  /** Retries at most, within the deadline. */
   retries?: number;
+  /** A call's deadline when the caller gives none: this long after it starts. */
+  budgetMs?: number;
   /** Error statuses whose code and message mean something to the caller; others become 503. */
   passThrough?: readonly number[];
-  /** Told of every call: its function, HTTP status (0: no answer) and duration. */
+  /** Told of every attempt: its function, HTTP status (0: no answer) and duration. */
   onCall?: (fn: string, status: number, seconds: number) => void;
 }
 
+/** Backoff: the first retry waits up to BASE_MS, each next one up to twice as long, never more than CAP_MS (plus a refusal's Retry-After). */
+const BASE_MS = 50;
+const CAP_MS = 1_000;
+/** An attempt with less time than this left is not started. */
+const MIN_ATTEMPT_MS = 100;
+const RETRIED = new Set([408, 429, 502, 503, 504]);
+
+/** How long a refusal asks the caller to wait, in ms (Retry-After in seconds; a date is not used by the shop's tiers). */
+const retryAfterMs = (response: Response<string>) => {
+  const seconds = Number(response.headers['retry-after']);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
+};
+
+/** Refused before it ran: the gateway or the watchdog turned it away, the function never saw it. */
+const refusedUnrun = (status: number, body: unknown) => status === 429 || (status === 503 && !ErrorBody.safeParse(body).success);
+
 export function createGatewayClient(options: GatewayOptions): GatewayClient {
   const retries = options.retries ?? 2;
+  const timeoutMs = options.timeoutMs ?? 2_500;
+  const budgetMs = options.budgetMs ?? timeoutMs * (retries + 1);
   const passThrough = new Set(options.passThrough ?? [404, 409]);
   const http: Got = got.extend({
     prefixUrl: options.baseUrl.replace(/\/+$/, ''),
     agent: { http: new Agent({ keepAlive: true, maxSockets: 128 }), https: new HttpsAgent({ keepAlive: true, maxSockets: 128 }) },
-    timeout: { request: options.timeoutMs ?? 2_500 },
-    retry: {
-      limit: retries,
-      methods: ['GET', 'POST'],
-      statusCodes: [408, 429, 502, 503, 504],
-      calculateDelay: ({ computedValue, attemptCount }) => (computedValue === 0 ? 0 : Math.min(100 * 2 ** (attemptCount - 1), 400)),
-    },
+    retry: { limit: 0 },
     throwHttpErrors: false,
     responseType: 'text',
   });
 
+  type Attempt<T> = { ok: true; value: T } | { ok: false; failure: ShopError; retryable: boolean; waitMs?: number };
+
+  async function attempt<T>(fn: string, request: FunctionCall, schema: z.ZodType<T>, deadline: number): Promise<Attempt<T>> {
+    const started = process.hrtime.bigint();
+    const observe = (status: number) => options.onCall?.(fn, status, Number(process.hrtime.bigint() - started) / 1e9);
+    let response: Response<string>;
+    try {
+      response = await http(`function/${fn}`, {
+        method: request.method ?? 'GET',
+        searchParams: request.query ? definedOnly(request.query) : undefined,
+        json: request.body,
+        headers: { ...request.headers, ...(request.callId ? { 'x-call-id': request.callId } : {}) },
+        timeout: { request: Math.max(1, Math.min(timeoutMs, deadline - Date.now())) },
+      });
+    } catch (error) {
+      observe(0);
+      return { ok: false, failure: unavailable(`${fn} could not be reached`, { function: fn, reason: (error as Error).message }), retryable: request.idempotent === true };
+    }
+    observe(response.statusCode);
+    const parsed = parseJson(response.body);
+    if (response.statusCode >= 200 && response.statusCode < 300) {
+      const result = schema.safeParse(parsed);
+      if (result.success) return { ok: true, value: result.data };
+      throw unavailable(`${fn} sent an answer the shop does not understand`, { function: fn });
+    }
+    const waitMs = retryAfterMs(response);
+    const refused = refusedUnrun(response.statusCode, parsed);
+    return {
+      ok: false,
+      failure: fromErrorResponse(fn, response.statusCode, parsed, passThrough, refused ? waitMs : undefined),
+      retryable: RETRIED.has(response.statusCode) && (refused || request.idempotent === true),
+      ...(waitMs === undefined ? {} : { waitMs }),
+    };
+  }
+
   return {
     async call<T>(fn: string, request: FunctionCall, schema: z.ZodType<T>): Promise<T> {
-      const started = process.hrtime.bigint();
-      const observe = (status: number) => options.onCall?.(fn, status, Number(process.hrtime.bigint() - started) / 1e9);
-      let response;
-      try {
-        response = await http(`function/${fn}`, {
-          method: request.method ?? 'GET',
-          searchParams: request.query ? definedOnly(request.query) : undefined,
-          json: request.body,
-          headers: { ...request.headers, ...(request.callId ? { 'x-call-id': request.callId } : {}) },
-          retry: { limit: request.idempotent ? retries : 0 },
-        });
-      } catch (error) {
-        observe(0);
-        throw unavailable(`${fn} could not be reached`, { function: fn, reason: (error as Error).message });
+      const deadline = request.deadline ?? Date.now() + budgetMs;
+      for (let n = 0; ; n++) {
+        const outcome = await attempt(fn, request, schema, deadline);
+        if (outcome.ok) return outcome.value;
+        if (!outcome.retryable || n >= retries) throw outcome.failure;
+        const pause = Math.max(Math.random() * Math.min(CAP_MS, BASE_MS * 2 ** n), outcome.waitMs ?? 0);
+        if (Date.now() + pause + MIN_ATTEMPT_MS > deadline) throw outcome.failure;
+        await new Promise((resolve) => setTimeout(resolve, pause));
       }
-      observe(response.statusCode);
-      const parsed = parseJson(response.body);
-      if (response.statusCode >= 200 && response.statusCode < 300) {
-        const result = schema.safeParse(parsed);
-        if (result.success) return result.data;
-        throw unavailable(`${fn} sent an answer the shop does not understand`, { function: fn });
-      }
-      throw fromErrorResponse(fn, response.statusCode, parsed, passThrough);
     },
   };
 }
@@ -118,11 +161,17 @@ export function parseJson(text: string): unknown {
   }
 }
 
-function fromErrorResponse(fn: string, status: number, body: unknown, passThrough: ReadonlySet<number>): ShopError {
+/**
+ * The caller's view of a failed answer. A refusal of a call that never ran says so
+ * (`refused: true`), with how long it asked the caller to wait: nothing happened, and the
+ * caller may answer "busy" without anything to undo.
+ */
+function fromErrorResponse(fn: string, status: number, body: unknown, passThrough: ReadonlySet<number>, refusedRetryAfterMs?: number): ShopError {
   const error = ErrorBody.safeParse(body);
   if (error.success && passThrough.has(status)) {
     const { code, message, details } = error.data.error;
     return shopError(status, code as ErrorCode, message, details);
   }
-  return unavailable(`${fn} answered ${status}`, { function: fn, status, ...(error.success ? { code: error.data.error.code } : {}) });
+  const refused = refusedUnrun(status, body) ? { refused: true, ...(refusedRetryAfterMs === undefined ? {} : { retryAfterSeconds: Math.ceil(refusedRetryAfterMs / 1000) }) } : {};
+  return unavailable(`${fn} answered ${status}`, { function: fn, status, ...(error.success ? { code: error.data.error.code } : {}), ...refused });
 }
