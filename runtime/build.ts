@@ -20,7 +20,7 @@ export const DIST_DIR = join(ROOT, 'dist', 'functions');
 const HASH_FILE = join(ROOT, 'dist', '.build-hash');
 export const STOREFRONT_DIR = join(ROOT, 'dist', 'storefront');
 export const REPLICA_ENTRY = join(ROOT, 'dist', 'runtime', 'replica.js');
-const SOURCES = ['core', 'functions', 'frontend', 'package-lock.json', 'runtime/build.ts', 'runtime/whatwg-url-shim.cjs', 'runtime/replica.ts', 'runtime/node20.ts', 'runtime/watchdog.ts'];
+const SOURCES = ['core', 'functions', 'frontend', 'package-lock.json', 'runtime/build.ts', 'runtime/whatwg-url-shim.cjs', 'runtime/replica.ts', 'runtime/node20.ts', 'runtime/watchdog.ts', 'runtime/request-log.ts', 'runtime/request-errors.ts'];
 
 /**
  * Left out of the bundles: the optional drivers the mongodb package may require (never used),

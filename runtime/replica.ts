@@ -12,6 +12,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ShopStore } from '../core/store/store';
 import { node20App } from './node20';
+import { requestErrorsAsJson, unroutedAsJson } from './request-errors';
 import { watchdog, watchdogOptions } from './watchdog';
 
 export interface StoreFault {
@@ -75,7 +76,11 @@ function main(): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the template loads handlers with require, so does a replica
   const handler = require(handlerFile);
   if (typeof handler !== 'function') throw new Error(`${handlerFile} does not export a function (module.exports = handler)`);
-  const dog = watchdog(node20App(handler, process.env), watchdogOptions(process.env));
+  // The template's app, and what a replica answers where the template would answer Express's HTML page.
+  const app = node20App(handler, process.env);
+  app.use(unroutedAsJson);
+  app.use(requestErrorsAsJson);
+  const dog = watchdog(app, watchdogOptions(process.env));
   const server = http.createServer(dog.listener);
   server.keepAliveTimeout = 60_000;
   server.listen(0, '127.0.0.1', () => send({ type: 'ready', port: (server.address() as AddressInfo).port }));
