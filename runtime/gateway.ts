@@ -42,6 +42,8 @@ export interface GatewayOptions {
   maxAsyncBodyBytes: number;
   version: { release: string; sha: string };
   logger: Logger;
+  /** What /healthz answers (runtime/health.ts); "OK" when absent. */
+  health?: () => Answer;
 }
 
 export interface Gateway {
@@ -204,7 +206,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         res.end();
       },
     },
-    { path: /^\/healthz$/, methods: ['GET', 'HEAD'], auth: false, handle: (_req, res) => send(res, { status: 200, body: 'OK' }) },
+    { path: /^\/healthz$/, methods: ['GET', 'HEAD'], auth: false, handle: (_req, res) => send(res, options.health?.() ?? { status: 200, body: 'OK' }) },
     {
       path: /^\/metrics$/,
       methods: ['GET'],

@@ -80,6 +80,8 @@ describe('faas-cli login, list, describe, ready', () => {
       replicas: 1,
       availableReplicas: 1,
       createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      // The replicas' resident memory, as faas-cli describe shows it (RAM).
+      usage: { totalMemoryBytes: expect.any(Number) },
     });
     expect((await api('/system/functions?namespace=kube-system')).status).toBe(400);
   });

@@ -6,7 +6,7 @@
  */
 import { orderIdFor } from '../core/checkout';
 import { openStore } from '../core/store/open';
-import { newIdempotencyKey, newShopperId } from './support/fixtures';
+import { alive, newIdempotencyKey, newShopperId } from './support/fixtures';
 import { checkInvariant, ordersOf, report } from './support/invariant';
 import { parseMetrics, sampleValue } from './support/metrics';
 import { startTestShop, type TestShop } from './support/shop';
@@ -31,14 +31,6 @@ const describeFn = async (name: string) => (await (await system(`/system/functio
 /** The live process ids of a function's replicas. */
 const pids = (name: string) => (t.shop.provider.replicasOf(name)?.instances ?? []).filter((r) => r.state === 'ready').map((r) => r.child?.pid as number);
 const allPids = () => t.shop.provider.names().flatMap(pids);
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 /** Waits for something to become true, checking every 20 ms. */
 async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
   while (!(await condition())) await new Promise((r) => setTimeout(r, 20));

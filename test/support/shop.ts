@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DATABASE_FILE } from '../../core/store/embedded';
+import { FAAS_NETES_PROBES } from '../../runtime/probes';
 import { BASIC_AUTH_FILE } from '../../runtime/secrets';
 import { startShop, type RunningShop, type ShopOptions } from '../../runtime/shop';
 import { request, type CallOptions } from './fixtures';
@@ -43,17 +44,23 @@ export function storeFingerprint(dataDir: string): string {
 
 /**
  * Tests choose: no autoscaling (a suite that wants it turns it on), no timer sweeps, replicas
- * restarted after 200 ms, and the replicas' logs kept (for /system/logs) but not printed.
+ * restarted after 200 ms, and the replicas' logs kept (for /system/logs) but not printed. The
+ * liveness probe gives a replica a minute rather than 6 s: the embedded store's lock wait still
+ * blocks a replica's event loop for up to SQLITE_BUSY_TIMEOUT_MS, which the heaviest suites reach
+ * on a busy machine (the probes' own suite sets faas-netes's timings).
  */
 export async function startTestShop(
-  extra: Pick<ShopOptions, 'faults' | 'replicas' | 'autoscale' | 'dataDir' | 'queueWorker' | 'functionEnv'> & { prepare?: (dataDir: string) => Promise<void> } = {},
+  extra: Pick<ShopOptions, 'faults' | 'replicas' | 'autoscale' | 'dataDir' | 'queueWorker' | 'functionEnv' | 'probes' | 'terminationGraceMs' | 'storeCheckEveryMs'> & {
+    prepare?: (dataDir: string) => Promise<void>;
+  } = {},
 ): Promise<TestShop> {
   const { prepare, ...shopOptions } = extra;
   const dir = mkdtempSync(join(tmpdir(), 'shop-e2e-'));
   // Another shop's data directory, when given: two runtimes on one store.
   const dataDir = extra.dataDir ?? join(dir, 'data');
   await prepare?.(dataDir);
-  const options: ShopOptions = { port: 0, dataDir, secretsDir: join(dir, 'secrets'), sweepEveryMs: 0, autoscale: false, echoFunctionLogs: false, restartDelayMs: 200, ...shopOptions };
+  const probes = { readiness: FAAS_NETES_PROBES.readiness, liveness: { ...FAAS_NETES_PROBES.liveness, failureThreshold: 30 } };
+  const options: ShopOptions = { port: 0, dataDir, secretsDir: join(dir, 'secrets'), sweepEveryMs: 0, autoscale: false, echoFunctionLogs: false, restartDelayMs: 200, probes, ...shopOptions };
   const shop = await startShop(options);
   // A restart comes back on the same address, as the cluster's gateway would.
   options.port = Number(new URL(shop.url).port);
