@@ -25,6 +25,7 @@ import { MemoryWatcher } from './oom';
 import { probeTimingsFromEnv, type ProbeTimings } from './probes';
 import { LocalProvider } from './provider';
 import { AsyncQueue } from './queue';
+import { retryPolicyFromEnv, type RetryPolicy } from './retries';
 import { Autoscaler, CE_AUTOSCALING, type AutoscalerSettings } from './scaling';
 import { BASIC_AUTH_FILE, SecretFiles, ensureLocalSecrets } from './secrets';
 import { readStack } from './stack';
@@ -61,6 +62,8 @@ export interface ShopOptions {
   memoryCheckEveryMs?: number;
   /** How often the runtime checks that the store takes writes (STORE_CHECK_EVERY_MS, 2 s). */
   storeCheckEveryMs?: number;
+  /** The async queue's retries (QUEUE_MAX_ATTEMPTS...; OpenFaaS Pro's by default) and bound (QUEUE_MAX_PENDING, 1000). */
+  queue?: { retry?: Partial<RetryPolicy>; maxPending?: number };
 }
 
 export interface RunningShop {
@@ -166,7 +169,15 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
   const autoscale = options.autoscale ?? env.AUTOSCALE !== '0';
   const scaled = { functions: () => provider.names(), bounds: (n: string) => provider.bounds(n), replicas: (n: string) => provider.replicasOf(n)?.desired ?? 0, setReplicas: (n: string, r: number) => provider.setReplicas(n, r) };
   const autoscaler = autoscale ? new Autoscaler(scaled, autoscale === true ? CE_AUTOSCALING : autoscale) : undefined;
-  const queue = await AsyncQueue.open(target, { gatewayUrl: () => gateway.url, concurrency: 4, leaseMs: 60_000, pollMs: 500, log });
+  const queue = await AsyncQueue.open(target, {
+    gatewayUrl: () => gateway.url,
+    concurrency: 4,
+    leaseMs: 60_000,
+    pollMs: 500,
+    retry: { ...retryPolicyFromEnv(env), ...options.queue?.retry },
+    maxPending: options.queue?.maxPending ?? (Number(env.QUEUE_MAX_PENDING) || 1_000),
+    log,
+  });
   const storeCheck = await StoreWriteCheck.open(target, { everyMs: options.storeCheckEveryMs ?? (Number(env.STORE_CHECK_EVERY_MS) || 2_000), log });
   const health = new RuntimeHealth(storeCheck, () => {
     const all = provider.list();

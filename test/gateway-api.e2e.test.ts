@@ -8,12 +8,11 @@
  * and nothing changed by a refused call.
  */
 import { readFileSync, readdirSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { readStack } from '../runtime/stack';
 import { deploymentFromStack } from '../runtime/deployments';
 import { ROOT } from '../runtime/build';
+import { callbackServer } from './support/callback';
 import { newShopperId, request } from './support/fixtures';
 import { startTestShop, type TestShop } from './support/shop';
 
@@ -40,21 +39,6 @@ const until = async (condition: () => Promise<boolean> | boolean) => {
   while (!(await condition())) await new Promise((r) => setTimeout(r, 20));
 };
 const ready = (name: string) => until(async () => (((await json(`/system/function/${name}`)) as { availableReplicas?: number }).availableReplicas ?? 0) > 0);
-
-/** A callback receiver, as X-Callback-Url names it. */
-async function callbackServer() {
-  const received: { headers: http.IncomingHttpHeaders; body: string }[] = [];
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      received.push({ headers: req.headers, body });
-      res.end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/done`, received, close: () => new Promise((r) => server.close(r)) };
-}
 
 describe('faas-cli login, list, describe, ready', () => {
   it('lists every function as a FunctionStatus, behind basic auth', async () => {
