@@ -23,6 +23,9 @@ export interface StoreCondition {
   since: string;
 }
 
+/** The runtime's own table beside the shop's: one document per runtime, rewritten at each check. */
+export const STORE_CHECKS = 'storeChecks';
+
 interface CheckDoc {
   _id: string;
   at: string;
@@ -46,8 +49,8 @@ export class StoreWriteCheck {
   ) {}
 
   static async open(target: StoreTarget, options: { everyMs: number; log: (line: string, fields?: Record<string, unknown>) => void }): Promise<StoreWriteCheck> {
-    const { collections, close } = await openCollections(target, { storeChecks: [] });
-    const check = new StoreWriteCheck(target, collections.storeChecks as unknown as Collection<CheckDoc>, close, databaseFile(target), options.everyMs, options.log);
+    const { collections, close } = await openCollections(target, { [STORE_CHECKS]: [] });
+    const check = new StoreWriteCheck(target, collections[STORE_CHECKS] as unknown as Collection<CheckDoc>, close, databaseFile(target), options.everyMs, options.log);
     await check.check();
     return check;
   }
