@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'CONFLICT'
   | 'PAYLOAD_TOO_LARGE'
   | 'DEPENDENCY_UNAVAILABLE'
+  | 'STORE_UNAVAILABLE'
   | 'NOT_CONFIGURED'
   | 'INTERNAL';
 
@@ -34,6 +35,8 @@ export interface ShopError {
   readonly message: string;
   readonly status: number;
   readonly details?: unknown;
+  /** Sent as Retry-After: when the caller may try again. */
+  readonly retryAfterSeconds?: number;
 }
 
 export function shopError(status: number, code: ErrorCode, message: string, details?: unknown): ShopError {
@@ -72,8 +75,56 @@ export function errorBody(error: ShopError): { error: { code: string; message: s
 const UNREACHABLE = /^Mongo(ServerSelection|Network|NetworkTimeout|NotConnected|TopologyClosed|PoolCleared)Error$/;
 const SQLITE_BUSY = /^SQLITE_(BUSY|LOCKED)/;
 
+/** How long a caller should wait before trying a write again when the store's disk refused it. */
+export const STORE_RETRY_AFTER_SECONDS = 30;
+
+/** MongoDB's answers when it cannot take writes (error codeName): its disk, or a primary that is not one. */
+const MONGO_CANNOT_WRITE: Record<string, string> = {
+  OutOfDiskSpace: 'The database’s disk is full',
+  NotWritablePrimary: 'The database is not accepting writes (not primary)',
+  NotPrimaryNoSecondaryOk: 'The database is not accepting writes (not primary)',
+  NotPrimaryOrSecondary: 'The database is not accepting writes (not primary)',
+  PrimarySteppedDown: 'The database is not accepting writes (its primary stepped down)',
+  InterruptedDueToReplStateChange: 'The database is not accepting writes (its replica set changed)',
+  ShutdownInProgress: 'The database is shutting down',
+  InterruptedAtShutdown: 'The database is shutting down',
+};
+/** The file system refusing the database's files (Node's errno codes). */
+const FILE_SYSTEM: Record<string, string> = {
+  ENOSPC: 'The database’s disk is full',
+  EDQUOT: 'The database’s disk quota is used up',
+  EROFS: 'The database’s file system is read-only',
+  EACCES: 'The database’s files cannot be written (permission denied)',
+  EPERM: 'The database’s files cannot be written (permission denied)',
+  ENOENT: 'The database file is gone',
+  EIO: 'The database’s disk failed to read or write',
+};
+
+/**
+ * Why the store cannot take writes, when an error says it is the store itself: SQLite's
+ * SQLITE_FULL, SQLITE_READONLY*, SQLITE_CANTOPEN*, SQLITE_IOERR*, MongoDB's equivalents, or the
+ * file system under the database. Undefined for any other error (a busy lock, a bug).
+ */
+export function storeFault(error: unknown): { code: string; reason: string } | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { name, code, codeName, syscall } = error as { name?: unknown; code?: unknown; codeName?: unknown; syscall?: unknown };
+  if (name === 'SqliteError' && typeof code === 'string') {
+    if (code.startsWith('SQLITE_FULL')) return { code, reason: 'The database’s disk is full' };
+    if (code.startsWith('SQLITE_READONLY')) return { code, reason: 'The database is read-only' };
+    if (code.startsWith('SQLITE_CANTOPEN')) return { code, reason: 'The database file cannot be opened' };
+    if (code.startsWith('SQLITE_IOERR')) return { code, reason: 'The database’s disk failed to read or write' };
+  }
+  if (typeof name === 'string' && name.startsWith('Mongo') && typeof codeName === 'string' && MONGO_CANNOT_WRITE[codeName]) return { code: codeName, reason: MONGO_CANNOT_WRITE[codeName] };
+  if (typeof syscall === 'string' && typeof code === 'string' && FILE_SYSTEM[code]) return { code, reason: FILE_SYSTEM[code] };
+  return undefined;
+}
+
 export function toShopError(error: unknown): ShopError {
   if (isShopError(error)) return error;
+  const fault = storeFault(error);
+  if (fault) {
+    return { ...shopError(503, 'STORE_UNAVAILABLE', `${fault.reason}; nothing was saved. Try again later`, { cause: fault.code }), retryAfterSeconds: STORE_RETRY_AFTER_SECONDS };
+  }
   // By name, not instanceof: a native driver's errors may come from another realm (jest's, a bundle's).
   const name = typeof error === 'object' && error !== null && typeof (error as { name?: unknown }).name === 'string' ? (error as { name: string }).name : '';
   if (UNREACHABLE.test(name)) return unavailable('The database is unreachable');

@@ -54,7 +54,11 @@ export function defineFunction<S extends z.ZodType>(spec: FunctionSpec<S>): Node
     } catch (error) {
       const failure = toShopError(error);
       if (failure.status >= 500) logFailure(spec.name, callId, failure, error);
-      reply = { status: failure.status, body: errorBody(failure), headers: failure.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {} };
+      reply = {
+        status: failure.status,
+        body: errorBody(failure),
+        headers: { ...(failure.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {}), ...(failure.retryAfterSeconds ? { 'Retry-After': String(failure.retryAfterSeconds) } : {}) },
+      };
     }
     context.status(reply.status ?? 200);
     context.headers({ 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'X-Call-Id': callId, ...reply.headers });

@@ -28,7 +28,7 @@ const HASH_FILE = join(ROOT, 'dist', '.build-hash');
 const INPUTS_FILE = '.build-inputs.json';
 export const STOREFRONT_DIR = join(ROOT, 'dist', 'storefront');
 export const REPLICA_ENTRY = join(ROOT, 'dist', 'runtime', 'replica.js');
-const SOURCES = ['core', 'functions', 'frontend', 'package-lock.json', 'runtime/build.ts', 'runtime/whatwg-url-shim.cjs', 'runtime/replica.ts', 'runtime/node20.ts', 'runtime/watchdog.ts'];
+const SOURCES = ['core', 'functions', 'frontend', 'package-lock.json', 'runtime/build.ts', 'runtime/whatwg-url-shim.cjs', 'runtime/replica.ts', 'runtime/node20.ts', 'runtime/watchdog.ts', 'runtime/request-log.ts', 'runtime/request-errors.ts'];
 /** What the storefront reads beside its bundle at run time: not esbuild inputs, copied. */
 export const STOREFRONT_ASSETS = ['frontend/views', 'frontend/public'];
 

@@ -56,7 +56,7 @@ export function refuseCallback(raw: string, policy: CallbackPolicy): string | un
 export async function postCallback(raw: string, init: { headers: Record<string, string>; body: Buffer }, policy: CallbackPolicy): Promise<string | undefined> {
   const refused = refuseCallback(raw, policy);
   if (refused) return refused;
-  const res = await fetch(raw, { method: 'POST', headers: init.headers, body: init.body, redirect: 'manual' });
+  const res = await fetch(raw, { method: 'POST', headers: init.headers, body: init.body, redirect: 'manual', signal: AbortSignal.timeout(10_000) });
   await res.arrayBuffer();
   return res.status >= 300 && res.status < 400 ? `the callback answered ${res.status}; redirects are not followed` : undefined;
 }

@@ -46,6 +46,8 @@ export interface FunctionStatus {
   replicas: number;
   availableReplicas: number;
   createdAt: string;
+  /** Resident memory of every replica (faas-provider's FunctionUsage); left out when not measured. */
+  usage?: { totalMemoryBytes: number };
 }
 
 /** The one namespace for functions OpenFaaS CE has. */
@@ -111,7 +113,7 @@ export function deploymentFromStack(name: string, fn: StackFunction): FunctionDe
   };
 }
 
-export function functionStatus(d: FunctionDeployment, status: { invocationCount: number; replicas: number; availableReplicas: number; createdAt: Date }): FunctionStatus {
+export function functionStatus(d: FunctionDeployment, status: { invocationCount: number; replicas: number; availableReplicas: number; createdAt: Date; totalMemoryBytes?: number }): FunctionStatus {
   return {
     name: d.service,
     image: d.image,
@@ -129,5 +131,6 @@ export function functionStatus(d: FunctionDeployment, status: { invocationCount:
     replicas: status.replicas,
     availableReplicas: status.availableReplicas,
     createdAt: status.createdAt.toISOString(),
+    ...(status.totalMemoryBytes ? { usage: { totalMemoryBytes: status.totalMemoryBytes } } : {}),
   };
 }

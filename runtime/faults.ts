@@ -11,6 +11,8 @@
  *   function that still finishes after its caller gave up), after letting `after` calls
  *   through. Replicas ask before each planned operation (runtime/replica.ts), so `after` and
  *   `times` count across every replica of every function.
+ * - In a function's replicas: hold `megabytes` of memory more (a leak), once, for the memory
+ *   limit's tests (runtime/oom.ts).
  */
 import { z } from '../core/zod';
 import type { StoreFault } from './replica';
@@ -35,6 +37,7 @@ export const FaultPlan = z.strictObject({
       }),
     )
     .optional(),
+  memory: z.record(z.string(), z.strictObject({ megabytes: z.number().int().min(1).max(4096) })).optional(),
 });
 export type FaultPlan = z.infer<typeof FaultPlan>;
 
@@ -53,13 +56,13 @@ export class Faults {
   /** Slowed store operations still running: a test waits for none to be left before it checks the data. */
   pending = 0;
 
-  constructor(private readonly onPlan: (storeOperations: string[]) => void = () => {}) {}
+  constructor(private readonly onPlan: (storeOperations: string[], memory: Record<string, number>) => void = () => {}) {}
 
   set(plan: FaultPlan): void {
     this.plan = plan;
     this.seen.clear();
     this.used.clear();
-    this.onPlan(this.storeOperations());
+    this.onPlan(this.storeOperations(), Object.fromEntries(Object.entries(plan.memory ?? {}).map(([name, m]) => [name, m.megabytes])));
   }
 
   clear(): void {

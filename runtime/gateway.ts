@@ -3,11 +3,13 @@
  * gateway/main.go and faas-provider serve them, so faas-cli works against it as against VM 2:
  *   /function/NAME[.openfaas-fn][/path]   any method, open                  runtime/invoke.ts
  *   /async-function/NAME[...]             POST, open: 202 + X-Call-Id      runtime/queue.ts
+ *                                         (429 when the queue is full)
  *   /healthz, /metrics                    open
  *   /system/info, /system/functions (GET POST PUT DELETE), /system/function/NAME,
  *   /system/scale-function/NAME, /system/secrets (GET POST PUT DELETE), /system/logs,
  *   /system/namespaces                    basic auth (admin)                 runtime/provider.ts
  *   GET /system/functions, POST /system/scale-function/NAME  also the `scaler` user (403 elsewhere)
+ *   /system/dead-letters[/ID]             basic auth: the local runtime's own runtime/dead-letters.ts
  * A known path with another method answers 405, an unknown one 404, both before auth, as the
  * gateway's router does.
  */
@@ -19,6 +21,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Logger } from '../core/log';
 import { sameSecret } from '../core/secrets';
 import { refuseCallback, type CallbackPolicy } from './callbacks';
+import { deleteDeadLetter, listDeadLetters, retryDeadLetter } from './dead-letters';
 import { FaultPlan, type Faults } from './faults';
 import { invoke } from './invoke';
 import { NAMESPACE } from './deployments';
@@ -51,6 +54,8 @@ export interface GatewayOptions {
   maxAsyncBodyBytes: number;
   version: { release: string; sha: string };
   logger: Logger;
+  /** What /healthz answers (runtime/health.ts); "OK" when absent. */
+  health?: () => Answer;
 }
 
 export interface Gateway {
@@ -202,13 +207,33 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         if (refused) return send(res, { status: 400, body: refused });
         const body = await readBody(req, options.maxAsyncBodyBytes);
         if (!body) return send(res, { status: 413, body: 'http: request body too large' });
-        const headers = Object.fromEntries(Object.entries(req.headers).filter((e): e is [string, string] => typeof e[1] === 'string' && e[0] !== 'host' && e[0] !== 'content-length'));
-        const callId = await options.queue.accept({ function: name, path, headers, body, callbackUrl, callId: headers['x-call-id'] });
-        res.writeHead(202, { 'X-Call-Id': callId });
+        const headers = Object.fromEntries(Object.entries(req.headers).filter((e): e is [string, string] => typeof e[1] === 'string'));
+        const kept = await options.queue.accept({ function: name, path, headers, body, callbackUrl });
+        if (!kept.accepted) {
+          res.writeHead(429, { 'Content-Type': 'text/plain; charset=utf-8', 'Retry-After': '10' });
+          return void res.end(`the async queue holds ${kept.pending} calls, its limit (QUEUE_MAX_PENDING): try again later\n`);
+        }
+        res.writeHead(202, { 'X-Call-Id': kept.callId });
         res.end();
       },
     },
-    { path: /^\/healthz$/, methods: ['GET', 'HEAD'], auth: false, handle: (_req, res) => send(res, { status: 200, body: 'OK' }) },
+    {
+      path: /^\/system\/dead-letters$/,
+      methods: ['GET'],
+      auth: true,
+      handle: async (_req, res, _match, search) => send(res, options.queue ? await listDeadLetters(options.queue, search) : { status: 404 }),
+    },
+    {
+      path: /^\/system\/dead-letters\/([-a-zA-Z0-9]{1,64})$/,
+      methods: ['POST', 'DELETE'],
+      auth: true,
+      handle: async (req, res, match) => {
+        const id = match[1] as string;
+        if (!options.queue) return send(res, { status: 404 });
+        send(res, req.method === 'POST' ? await retryDeadLetter(options.queue, id) : await deleteDeadLetter(options.queue, id));
+      },
+    },
+    { path: /^\/healthz$/, methods: ['GET', 'HEAD'], auth: false, handle: (_req, res) => send(res, options.health?.() ?? { status: 200, body: 'OK' }) },
     {
       path: /^\/metrics$/,
       methods: ['GET'],

@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import type { z } from '../core/zod';
 import { ENV_PROCESS, FunctionDeployment, NAMESPACE, functionStatus, reservedEnvVar, validateDeployment, type FunctionStatus } from './deployments';
 import { replicaBounds, type ReplicaBounds } from '../core/replica-bounds';
+import { memoryBytes } from './oom';
 import { isRuntimeFolder, isSecretName, type SecretFiles } from './secrets';
-import { FunctionReplicas, type SupervisorOptions } from './supervisor';
+import { FunctionReplicas, type Replica, type ReplicaSpec, type SupervisorOptions } from './supervisor';
 
 /** An answer for the gateway to send: a status and a text or JSON body. */
 export interface Answer {
@@ -48,10 +49,13 @@ const text = (status: number, body = ''): Answer => ({ status, body });
 const runtimeFolder = (name: string): Answer => text(403, `${name} holds the runtime's own secrets: it cannot be managed through this API\n`);
 /** OpenFaaS Community Edition's limit on deployed functions. */
 export const CE_MAX_FUNCTIONS = 15;
+/** What a change asked for while the runtime stops is answered: nothing is started that would outlive it. */
+const STOPPING: Answer = { status: 503, body: 'the runtime is stopping; nothing was changed\n' };
 
 export class LocalProvider {
   private readonly deployed = new Map<string, Deployed>();
   private readonly invocations = new Map<string, number>();
+  private stopping = false;
 
   constructor(private readonly options: ProviderOptions) {}
 
@@ -72,7 +76,18 @@ export class LocalProvider {
   status(name: string): FunctionStatus | undefined {
     const d = this.deployed.get(name);
     if (!d) return undefined;
-    return functionStatus(d.deployment, { invocationCount: this.invocations.get(name) ?? 0, replicas: d.replicas.desired, availableReplicas: d.replicas.available(), createdAt: d.createdAt });
+    return functionStatus(d.deployment, {
+      invocationCount: this.invocations.get(name) ?? 0,
+      replicas: d.replicas.desired,
+      availableReplicas: d.replicas.available(),
+      createdAt: d.createdAt,
+      totalMemoryBytes: d.replicas.memoryBytes(),
+    });
+  }
+
+  /** Every replica of every function (the memory watcher samples them). */
+  *allReplicas(): Iterable<Replica> {
+    for (const d of this.deployed.values()) yield* d.replicas.instances;
   }
 
   list(): FunctionStatus[] {
@@ -86,6 +101,7 @@ export class LocalProvider {
 
   /** POST /system/functions: a new function, started at its minimum replicas. */
   deploy(raw: unknown, initialReplicas?: number): Answer {
+    if (this.stopping) return STOPPING;
     const parsed = this.parse(raw, 'failed to unmarshal request');
     if ('status' in parsed) return parsed;
     const invalid = validateDeployment(parsed) ?? reservedEnvVar(parsed.envVars);
@@ -103,6 +119,7 @@ export class LocalProvider {
 
   /** PUT /system/functions: a rolling update; replicas go back to the minimum, as every deploy does. */
   update(raw: unknown): Answer {
+    if (this.stopping) return STOPPING;
     const parsed = this.parse(raw, 'unable to unmarshal request');
     if ('status' in parsed) return parsed;
     const existing = this.deployed.get(parsed.service);
@@ -121,6 +138,7 @@ export class LocalProvider {
   async remove(raw: unknown): Promise<Answer> {
     const name = raw && typeof raw === 'object' ? (raw as { functionName?: unknown }).functionName : undefined;
     if (typeof name !== 'string' || name === '') return text(400);
+    if (this.stopping) return STOPPING;
     const existing = this.deployed.get(name);
     if (!existing) return text(404, `deployments.apps "${name}" not found`);
     this.deployed.delete(name);
@@ -135,6 +153,7 @@ export class LocalProvider {
       return text(400, 'Cannot parse request. Please pass valid JSON.');
     }
     if (!replicas) return text(400, 'replicas cannot be set to 0 in OpenFaaS CE\n');
+    if (this.stopping) return STOPPING;
     const existing = this.deployed.get(name);
     if (!existing) return text(500, `Unable to lookup function deployment ${name}`);
     this.setReplicas(name, replicas);
@@ -144,10 +163,17 @@ export class LocalProvider {
   /** Sets a function's replicas within its bounds (the scale call, the autoscaler). */
   setReplicas(name: string, replicas: number): void {
     const existing = this.deployed.get(name);
-    if (existing) void existing.replicas.scaleTo(this.clamp(replicas, existing.bounds));
+    if (existing && !this.stopping) void existing.replicas.scaleTo(this.clamp(replicas, existing.bounds));
   }
 
+  /** From now on every change (deploy, update, scale, removal) is refused with 503: the runtime is stopping. */
+  refuseChanges(): void {
+    this.stopping = true;
+  }
+
+  /** Refuses every further change, then drains every replica. */
   async stop(): Promise<void> {
+    this.stopping = true;
     await Promise.all([...this.deployed.values()].map((d) => d.replicas.stop()));
   }
 
@@ -190,6 +216,9 @@ export class LocalProvider {
     if (d.namespace && d.namespace !== NAMESPACE) return text(400, `namespace must be: ${NAMESPACE}\n`);
     const missing = (d.secrets ?? []).find((s) => !this.options.optionalSecrets.includes(s) && !this.options.secrets.exists(s));
     if (missing) return text(400, `unable to fetch secrets: secrets "${missing}" not found\n`);
+    for (const quantity of [d.limits?.memory, d.requests?.memory]) {
+      if (quantity && memoryBytes(quantity) === undefined) return text(400, `failed create Deployment spec: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'\n`);
+    }
     // The image of a function is its bundle here: one that was never built cannot be pulled.
     if (!existsSync(this.handlerFile(d.service))) {
       return text(400, `failed create Deployment spec: unable to pull image ${d.image}: no bundle ${join('dist', 'functions', d.service, 'handler.js')} (run npm run build)\n`);
@@ -201,12 +230,13 @@ export class LocalProvider {
     return join(this.options.bundlesDir, name, 'handler.js');
   }
 
-  private spec(d: FunctionDeployment) {
+  private spec(d: FunctionDeployment): ReplicaSpec {
     const envVars = Object.fromEntries(Object.entries(d.envVars ?? {}).map(([k, v]) => [k, this.options.gatewayAliases[v] ?? v]));
     const secretsDir = this.options.secrets.mount(join(this.options.runDir, 'secrets', d.service), d.secrets ?? []);
     return {
       handlerFile: this.handlerFile(d.service),
       env: { ...this.options.baseEnv, fprocess: d.envProcess || ENV_PROCESS, ...envVars, ...this.options.overrideEnv, SECRETS_DIR: secretsDir, FUNCTION_HANDLER: this.handlerFile(d.service) },
+      memoryLimitBytes: memoryBytes(d.limits?.memory),
     };
   }
 

@@ -6,12 +6,13 @@
  *
  * With SHOP_FAULT_INJECTION=1, the function's store asks the supervisor, before each store
  * operation a fault plan names, whether to fail, hang or be slow (runtime/faults.ts decides,
- * so that a plan counts across every replica).
+ * so that a plan counts across every replica), and a plan can make the replica hold memory.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ShopStore } from '../core/store/store';
 import { node20App } from './node20';
+import { requestErrorsAsJson, unroutedAsJson } from './request-errors';
 import { watchdog, watchdogOptions } from './watchdog';
 
 export interface StoreFault {
@@ -19,7 +20,7 @@ export interface StoreFault {
   delayMs?: number;
 }
 export type ToSupervisor = { type: 'ready'; port: number } | { type: 'store-fault?'; id: number; operation: string } | { type: 'slow-done' };
-export type ToReplica = { type: 'faults'; operations: string[] } | { type: 'store-fault'; id: number; fault: StoreFault | null };
+export type ToReplica = { type: 'faults'; operations: string[] } | { type: 'store-fault'; id: number; fault: StoreFault | null } | { type: 'hold-memory'; megabytes: number };
 
 /** Read by core/store/open.ts: every store this process opens is wrapped with it. */
 export const STORE_WRAPPER = Symbol.for('openfaas-shop.store-wrapper');
@@ -30,8 +31,11 @@ function injectStoreFaults(): void {
   let planned = new Set<string>();
   let nextId = 0;
   const answers = new Map<number, (fault: StoreFault | null) => void>();
+  const held: Buffer[] = [];
   process.on('message', (message: ToReplica) => {
     if (message.type === 'faults') planned = new Set(message.operations);
+    // Filled, so that every page is resident: a leak the OOM watcher sees.
+    if (message.type === 'hold-memory') held.push(Buffer.alloc(message.megabytes * 2 ** 20, 1));
     if (message.type === 'store-fault') {
       answers.get(message.id)?.(message.fault);
       answers.delete(message.id);
@@ -75,7 +79,11 @@ function main(): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the template loads handlers with require, so does a replica
   const handler = require(handlerFile);
   if (typeof handler !== 'function') throw new Error(`${handlerFile} does not export a function (module.exports = handler)`);
-  const dog = watchdog(node20App(handler, process.env), watchdogOptions(process.env));
+  // The template's app, and what a replica answers where the template would answer Express's HTML page.
+  const app = node20App(handler, process.env);
+  app.use(unroutedAsJson);
+  app.use(requestErrorsAsJson);
+  const dog = watchdog(app, watchdogOptions(process.env));
   const server = http.createServer(dog.listener);
   server.keepAliveTimeout = 60_000;
   server.listen(0, '127.0.0.1', () => send({ type: 'ready', port: (server.address() as AddressInfo).port }));

@@ -19,14 +19,19 @@ import { callbackPolicyFromEnv } from './callbacks';
 import { deploymentFromStack } from './deployments';
 import { Faults } from './faults';
 import { startGateway } from './gateway';
+import { RuntimeHealth } from './health';
 import { importNedbData } from './import-nedb';
 import { FunctionLogs } from './logs';
+import { MemoryWatcher } from './oom';
+import { probeTimingsFromEnv, type ProbeTimings } from './probes';
 import { LocalProvider } from './provider';
 import { AsyncQueue } from './queue';
+import { retryPolicyFromEnv, type RetryPolicy } from './retries';
 import { Autoscaler, CE_AUTOSCALING, type AutoscalerSettings } from './scaling';
 import { BASIC_AUTH_FILE, SCALER_PASSWORD_FILE, SecretFiles, ensureLocalSecrets } from './secrets';
 import { readStack, type StackFile } from './stack';
-import type { SupervisorOptions } from './supervisor';
+import { StoreWriteCheck } from './store-health';
+import type { FunctionReplicas, SupervisorOptions } from './supervisor';
 import { parseDuration } from './watchdog';
 
 export interface ShopOptions {
@@ -50,6 +55,16 @@ export interface ShopOptions {
   queueWorker?: boolean;
   /** Environment every replica gets over its deployment's, after the LOCAL_OVERRIDES taken from this process's. */
   functionEnv?: Record<string, string>;
+  /** Readiness and liveness probe timings (faas-netes's, or PROBE_* from the environment). */
+  probes?: ProbeTimings;
+  /** How long a replica asked to stop (drained, or killed by its liveness probe) may take before SIGKILL (15 s). */
+  terminationGraceMs?: number;
+  /** How often every replica's resident memory is read and held to its limits.memory (1 s). */
+  memoryCheckEveryMs?: number;
+  /** How often the runtime checks that the store takes writes (STORE_CHECK_EVERY_MS, 2 s). */
+  storeCheckEveryMs?: number;
+  /** The async queue's retries (QUEUE_MAX_ATTEMPTS...; OpenFaaS Pro's by default) and bound (QUEUE_MAX_PENDING, 1000). */
+  queue?: { retry?: Partial<RetryPolicy>; maxPending?: number };
 }
 
 export interface RunningShop {
@@ -63,6 +78,7 @@ export interface RunningShop {
   provider: LocalProvider;
   logs: FunctionLogs;
   faults?: Faults;
+  health: RuntimeHealth;
   stop(): Promise<void>;
 }
 
@@ -99,7 +115,14 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
   const echo = options.echoFunctionLogs ?? logger.level !== 'silent';
   const faultsOn = options.faults || env.SHOP_FAULT_INJECTION === '1';
   // Replicas ask the runtime before each store operation a fault plan names (runtime/replica.ts).
-  const faults = faultsOn ? new Faults((operations) => provider.names().forEach((n) => provider.replicasOf(n)?.broadcast({ type: 'faults', operations }))) : undefined;
+  const faults = faultsOn
+    ? new Faults((operations, memory) => {
+        for (const name of provider.names()) {
+          provider.replicasOf(name)?.broadcast({ type: 'faults', operations });
+          if (memory[name]) provider.replicasOf(name)?.broadcast({ type: 'hold-memory', megabytes: memory[name] });
+        }
+      })
+    : undefined;
   /** Slowed store operations per replica: those of a replica that dies never finish. */
   const slowByReplica = new Map<string, number>();
   const supervisor: SupervisorOptions = {
@@ -107,7 +130,8 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
     restartDelayMs: options.restartDelayMs ?? (Number(env.REPLICA_RESTART_DELAY_MS) || 1_000),
     maxRestartDelayMs: 30_000,
     restartResetMs: 60_000,
-    drainTimeoutMs: 15_000,
+    drainTimeoutMs: options.terminationGraceMs ?? 15_000,
+    probes: options.probes ?? probeTimingsFromEnv(env),
     onLine: (name, instance, line) => {
       logs.append(name, instance, line);
       if (echo) process.stdout.write(`${line}\n`);
@@ -129,6 +153,7 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
       faults?.slowDone(slowByReplica.get(replica.instance) ?? 0);
       slowByReplica.delete(replica.instance);
     },
+    onTerminated: (replica, reason) => health.terminated(replica.name, reason),
     log,
   };
   const gatewayAliases: Record<string, string> = {};
@@ -137,7 +162,9 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
     secrets: new SecretFiles(secretsDir),
     bundlesDir: DIST_DIR,
     runDir,
-    baseEnv: { ...pick(env, PASSED_ON), DATA_DIR: dataDir, ...(faultsOn ? { SHOP_FAULT_INJECTION: '1' } : {}) },
+    // NODE_ENV=production as in stack.yml: Express then never answers a stack trace. The database is
+    // created by this process; a replica never creates one (core/store/open.ts).
+    baseEnv: { ...pick(env, PASSED_ON), NODE_ENV: 'production', DATA_DIR: dataDir, SHOP_DATABASE_MUST_EXIST: '1', ...(faultsOn ? { SHOP_FAULT_INJECTION: '1' } : {}) },
     overrideEnv: { ...pick(env, LOCAL_OVERRIDES), ...options.functionEnv },
     gatewayAliases,
     optionalSecrets: [SECRET_NAMES.mongoUrl],
@@ -146,7 +173,22 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
   const scaled = { functions: () => provider.names(), bounds: (n: string) => provider.bounds(n), replicas: (n: string) => provider.replicasOf(n)?.desired ?? 0, setReplicas: (n: string, r: number) => provider.setReplicas(n, r) };
   const autoscaler = autoscale ? new Autoscaler(scaled, autoscale === true ? CE_AUTOSCALING : autoscale) : undefined;
   const callbacks = callbackPolicyFromEnv(env);
-  const queue = await AsyncQueue.open(target, { gatewayUrl: () => gateway.url, concurrency: 4, leaseMs: 60_000, pollMs: 500, callbacks, log });
+  const queue = await AsyncQueue.open(target, {
+    gatewayUrl: () => gateway.url,
+    concurrency: 4,
+    leaseMs: 60_000,
+    pollMs: 500,
+    retry: { ...retryPolicyFromEnv(env), ...options.queue?.retry },
+    maxPending: options.queue?.maxPending ?? (Number(env.QUEUE_MAX_PENDING) || 1_000),
+    callbacks,
+    log,
+  });
+  const storeCheck = await StoreWriteCheck.open(target, { everyMs: options.storeCheckEveryMs ?? (Number(env.STORE_CHECK_EVERY_MS) || 2_000), log });
+  const health = new RuntimeHealth(storeCheck, () => {
+    const all = provider.list();
+    return { ready: all.filter((fn) => fn.availableReplicas > 0).length, total: all.length };
+  });
+  const memory = new MemoryWatcher(() => provider.allReplicas(), options.memoryCheckEveryMs ?? 1_000);
   const execTimeouts = Object.values(stack.functions).map((fn) => parseDuration(fn.environment?.exec_timeout, 10_000));
   const gateway = await startGateway({
     port: options.port ?? Number(env.GATEWAY_PORT ?? 8080),
@@ -163,24 +205,37 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
     callbacks,
     version: { release: (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version, sha: 'local' },
     logger,
+    health: () => health.answer(),
   });
   gatewayAliases[IN_CLUSTER_GATEWAY] = gateway.url;
+  health.registerMetrics(gateway.metrics);
+  storeCheck.start();
+  memory.start();
 
   try {
+    // Start-up waits for the rollouts it started: one an update or a removal replaced (the API
+    // answers from the moment the gateway listens) is that call's to finish, not start-up's.
+    const rollouts: { name: string; replicas: FunctionReplicas; generation: number }[] = [];
     for (const [name, fn] of Object.entries(stack.functions)) {
       const answer = provider.deploy(deploymentFromStack(name, fn), options.replicas?.[name]);
       if (answer.status !== 202) throw new Error(`${name} could not be deployed: ${String(answer.body)}`);
+      const replicas = provider.replicasOf(name) as FunctionReplicas;
+      rollouts.push({ name, replicas, generation: replicas.generation });
     }
-    const ready = await Promise.all(provider.names().map((n) => provider.replicasOf(n)?.whenReady(60_000)));
-    if (!ready.every(Boolean)) throw new Error('a function did not come up within a minute; its output is above');
+    const outcomes = await Promise.all(rollouts.map((r) => r.replicas.rolledOut(r.generation, 60_000)));
+    const late = rollouts.filter((_, i) => outcomes[i] === 'timeout').map((r) => r.name);
+    if (late.length) throw new Error(`${late.join(', ')} did not come up within a minute; its output is above`);
   } catch (error) {
     await gateway.close();
     await provider.stop();
     await queue.stop();
+    memory.stop();
+    await storeCheck.stop();
     throw error;
   }
   if (options.queueWorker ?? env.QUEUE_WORKER !== '0') queue.start();
   autoscaler?.start();
+  health.phase = 'serving';
 
   const sweepEveryMs = options.sweepEveryMs ?? Number(env.SWEEP_EVERY_MS ?? 60_000);
   const sweep = async () => {
@@ -204,12 +259,17 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
     provider,
     logs,
     faults,
+    health,
     async stop() {
+      health.phase = 'stopping';
+      provider.refuseChanges();
       clearInterval(sweeper);
       autoscaler?.stop();
+      memory.stop();
       await queue.stop();
       await gateway.close();
       await provider.stop();
+      await storeCheck.stop();
       await closeStores();
       rmSync(runDir, { recursive: true, force: true });
     },

@@ -2,15 +2,23 @@
  * Process supervision: every replica of every function is its own Node process (a pod), started
  * from dist/runtime/replica.js on the function's bundle. Like a Kubernetes Deployment:
  * - `scaleTo(n)` starts or drains replicas until n run;
- * - a replica is ready (takes calls) once its watchdog listens;
- * - a replica that dies is restarted with exponential backoff (CrashLoopBackOff), in its slot;
+ * - a replica takes calls once its watchdog listens; then readiness and liveness probes
+ *   (runtime/probes.ts) run on it: failing readiness takes it out of the rotation until it
+ *   passes again, failing liveness kills it (SIGTERM, SIGKILL after the grace period);
+ * - a replica over its memory limit is OOM-killed (runtime/oom.ts watches, `oomKill` kills);
+ * - a replica that dies or is killed is restarted in its slot with exponential backoff
+ *   (CrashLoopBackOff), and the runtime log says why (Error, OOMKilled, liveness probe failed);
+ * - an update is a rollout: new replicas on the new spec (a new generation), then the old ones
+ *   drained; a newer update or a removal supersedes a rollout still under way;
  * - draining (scaling down, an update, stopping) first takes the replica out of the rotation,
- *   waits for the gateway's calls on it to finish, then sends SIGTERM, and SIGKILL after a grace
- *   period.
+ *   waits for the gateway's calls on it to finish, then sends SIGTERM, and SIGKILL after the
+ *   grace period.
  * What a replica prints goes to `onLine`, line by line.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { heapLimitMb, type Watched } from './oom';
+import { Probe, type ProbeTimings } from './probes';
 import type { ToReplica, ToSupervisor } from './replica';
 
 export interface ReplicaSpec {
@@ -18,7 +26,12 @@ export interface ReplicaSpec {
   handlerFile: string;
   /** The whole environment of the process. */
   env: Record<string, string>;
+  /** limits.memory, in bytes: the heap limit and the OOM ceiling. */
+  memoryLimitBytes?: number;
 }
+
+/** Why a replica's process ended on its own or was killed, in Kubernetes' words. */
+export type TerminationReason = 'OOMKilled' | 'Liveness probe failed' | 'Error' | 'Completed';
 
 export interface SupervisorOptions {
   /** dist/runtime/replica.js */
@@ -30,18 +43,22 @@ export interface SupervisorOptions {
   restartResetMs: number;
   /** How long draining waits for calls in flight, then for the process to exit, before SIGKILL. */
   drainTimeoutMs: number;
+  probes: ProbeTimings;
   onLine(name: string, instance: string, line: string): void;
   /** Every message a replica sends, for fault injection. */
   onMessage?(replica: Replica, message: ToSupervisor): void;
   /** A replica's process ended (stopped or died). */
   onExit?(replica: Replica): void;
+  /** A replica's process ended without being asked to (it died, or was killed by a probe or for memory). */
+  onTerminated?(replica: Replica, reason: TerminationReason): void;
   log(line: string, fields?: Record<string, unknown>): void;
 }
 
-type State = 'starting' | 'ready' | 'draining' | 'stopped';
+type State = 'starting' | 'ready' | 'unready' | 'draining' | 'stopped';
+const SIGNALS: Partial<Record<NodeJS.Signals, number>> = { SIGKILL: 9, SIGTERM: 15, SIGABRT: 6, SIGSEGV: 11, SIGINT: 2 };
 
 /** A slot of a function's deployment (a pod): its process is restarted in place when it dies. */
-export class Replica {
+export class Replica implements Watched {
   state: State = 'starting';
   child?: ChildProcess;
   port?: number;
@@ -51,31 +68,50 @@ export class Replica {
   served = 0;
   restarts = 0;
   startedAt = 0;
+  rssBytes?: number;
   private idle?: () => void;
   private restartTimer?: NodeJS.Timeout;
+  private killTimer?: NodeJS.Timeout;
+  private probes: Probe[] = [];
+  /** Set when the runtime kills the process, for the reason its exit is logged with. */
+  private killedFor?: TerminationReason;
 
   constructor(
     readonly name: string,
     readonly instance: string,
+    readonly generation: number,
     private readonly spec: ReplicaSpec,
     private readonly options: SupervisorOptions,
-    private readonly onReady: () => void,
+    private readonly onChange: () => void,
   ) {}
+
+  get pid(): number | undefined {
+    const child = this.child;
+    return child && child.exitCode === null && child.signalCode === null ? child.pid : undefined;
+  }
+
+  get memoryLimitBytes(): number | undefined {
+    return this.spec.memoryLimitBytes;
+  }
 
   start(): void {
     this.state = 'starting';
     this.startedAt = Date.now();
-    // A plain node, as in the template's image: not the runtime's own flags (its TypeScript loader).
-    const child = fork(this.options.replicaEntry, [], { env: this.spec.env, execArgv: [], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    this.killedFor = undefined;
+    this.rssBytes = undefined;
+    // A plain node, as in the template's image (not the runtime's TypeScript loader), with the heap its memory limit allows.
+    const execArgv = this.spec.memoryLimitBytes ? [`--max-old-space-size=${heapLimitMb(this.spec.memoryLimitBytes)}`] : [];
+    const child = fork(this.options.replicaEntry, [], { env: this.spec.env, execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     this.child = child;
     for (const stream of [child.stdout, child.stderr]) {
       if (stream) createInterface({ input: stream }).on('line', (line) => this.options.onLine(this.name, this.instance, line));
     }
     child.on('message', (message: ToSupervisor) => {
-      if (message.type === 'ready' && child === this.child && this.state === 'starting') {
+      if (message.type === 'ready' && child === this.child && this.state === 'starting' && !this.killedFor) {
         this.port = message.port;
         this.state = 'ready';
-        this.onReady();
+        this.startProbes(message.port);
+        this.onChange();
       }
       this.options.onMessage?.(this, message);
     });
@@ -97,28 +133,82 @@ export class Replica {
     if (this.inflight === 0) this.idle?.();
   }
 
+  /** Over its memory limit: killed at once, as the kernel's OOM killer does. */
+  oomKill(rssBytes: number): void {
+    if (!this.kill('OOMKilled', 'SIGKILL')) return;
+    this.options.log('replica over its memory limit: OOMKilled', { function: this.name, instance: this.instance, rssBytes, limitBytes: this.spec.memoryLimitBytes });
+  }
+
+  private startProbes(port: number): void {
+    const { readiness, liveness } = this.options.probes;
+    const fields = { function: this.name, instance: this.instance };
+    this.probes = [
+      new Probe(port, readiness, (healthy, reason) => {
+        if (!healthy && this.state === 'ready') {
+          this.state = 'unready';
+          this.options.log('replica not ready: out of the rotation', { ...fields, probe: 'readiness', reason });
+        } else if (healthy && this.state === 'unready' && !this.killedFor) {
+          this.state = 'ready';
+          this.options.log('replica ready again', { ...fields, probe: 'readiness' });
+        } else return;
+        this.onChange();
+      }),
+      new Probe(port, liveness, (healthy, reason) => {
+        if (healthy || !this.kill('Liveness probe failed', 'SIGTERM')) return;
+        this.options.log('replica failed its liveness probe: killed, it will be restarted', { ...fields, probe: 'liveness', reason });
+      }),
+    ];
+    for (const probe of this.probes) probe.start();
+  }
+
+  private stopProbes(): void {
+    for (const probe of this.probes.splice(0)) probe.stop();
+  }
+
+  /** Kills the running process for `reason` (SIGTERM: SIGKILL after the grace period); false if there is none to kill. */
+  private kill(reason: TerminationReason, signal: 'SIGTERM' | 'SIGKILL'): boolean {
+    const child = this.child;
+    if (!child || this.pid === undefined || this.killedFor || this.state === 'draining' || this.state === 'stopped') return false;
+    this.killedFor = reason;
+    this.stopProbes();
+    if (this.state === 'ready') this.state = 'unready';
+    this.onChange();
+    child.kill(signal);
+    if (signal === 'SIGTERM') this.killTimer = setTimeout(() => child.kill('SIGKILL'), this.options.drainTimeoutMs);
+    return true;
+  }
+
   private exited(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (child !== this.child) return;
+    clearTimeout(this.killTimer);
+    this.stopProbes();
     this.port = undefined;
     this.options.onExit?.(this);
     if (this.state === 'draining' || this.state === 'stopped') {
       this.state = 'stopped';
+      this.onChange();
       return;
     }
-    // Died on its own: restarted in place, later each time it keeps dying.
+    // Died or was killed: restarted in place, later each time it keeps dying.
+    const reason: TerminationReason = this.killedFor ?? (code === 0 ? 'Completed' : 'Error');
+    const exitCode = code ?? 128 + (SIGNALS[signal as NodeJS.Signals] ?? 0);
     if (Date.now() - this.startedAt > this.options.restartResetMs) this.restarts = 0;
     const delay = Math.min(this.options.restartDelayMs * 2 ** this.restarts, this.options.maxRestartDelayMs);
     this.restarts++;
     this.state = 'starting';
-    this.options.log('replica exited; restarting', { function: this.name, instance: this.instance, code, signal, restartInMs: delay, restarts: this.restarts });
+    this.options.onTerminated?.(this, reason);
+    this.options.log(`replica exited (${reason}); restarting`, { function: this.name, instance: this.instance, reason, exitCode, signal, restartInMs: delay, restarts: this.restarts });
+    this.onChange();
     this.restartTimer = setTimeout(() => this.start(), delay);
   }
 
   /** Out of the rotation, calls in flight finished, then SIGTERM (SIGKILL after the grace period). */
   async drain(): Promise<void> {
     clearTimeout(this.restartTimer);
+    this.stopProbes();
     if (this.state === 'stopped') return;
     this.state = 'draining';
+    this.onChange();
     const child = this.child;
     if (this.inflight > 0) await withTimeout(new Promise<void>((resolve) => (this.idle = resolve)), this.options.drainTimeoutMs);
     if (!child || child.exitCode !== null || child.signalCode !== null) {
@@ -133,13 +223,19 @@ export class Replica {
   }
 }
 
+/** How a rollout ended: its replicas took calls, a newer update or a removal replaced it, or time ran out. */
+export type Rollout = 'ready' | 'replaced' | 'timeout';
+
 /** Every replica of one function. */
 export class FunctionReplicas {
   private readonly replicas: Replica[] = [];
-  private readonly waiting = new Set<() => void>();
+  private readonly listeners = new Set<() => void>();
   private cursor = 0;
   private started = 0;
+  private stopped = false;
   desired = 0;
+  /** The deployment's revision: each update starts a new one. */
+  generation = 1;
 
   constructor(
     readonly name: string,
@@ -155,24 +251,70 @@ export class FunctionReplicas {
     return this.replicas.filter((r) => r.state === 'ready').length;
   }
 
-  /** Starts or drains replicas until `n` run; resolves when the drained ones have stopped. */
-  async scaleTo(n: number): Promise<void> {
-    this.desired = n;
-    while (this.replicas.length < n) this.add();
-    // Like a ReplicaSet: the ones not ready yet go first, then the newest.
-    const extra = [...this.replicas].sort((a, b) => Number(a.state === 'ready') - Number(b.state === 'ready') || b.startedAt - a.startedAt).slice(0, Math.max(0, this.replicas.length - n));
-    for (const replica of extra) this.replicas.splice(this.replicas.indexOf(replica), 1);
-    await Promise.all(extra.map((r) => r.drain()));
+  /** Resident memory of the running replicas, as last sampled. */
+  memoryBytes(): number {
+    return this.replicas.reduce((sum, r) => sum + (r.pid !== undefined ? (r.rssBytes ?? 0) : 0), 0);
   }
 
-  /** A rolling update: new replicas on the new spec first, then the old ones drained. */
-  async update(spec: ReplicaSpec, replicas: number): Promise<void> {
+  /** Starts or drains replicas of the current generation until `n` run; resolves when the drained ones have stopped. */
+  async scaleTo(n: number): Promise<void> {
+    if (this.stopped) return;
+    this.desired = n;
+    const current = this.replicas.filter((r) => r.generation === this.generation);
+    for (let i = current.length; i < n; i++) this.add();
+    // Like a ReplicaSet: the ones not ready yet go first, then the newest.
+    const extra = current.sort((a, b) => Number(a.state === 'ready') - Number(b.state === 'ready') || b.startedAt - a.startedAt).slice(0, Math.max(0, current.length - n));
+    await this.drain(extra);
+  }
+
+  /**
+   * A rolling update as a Deployment with maxUnavailable 0 does it: new replicas on the new spec
+   * start beside the old ones, which keep taking calls until every new one is ready; then the old
+   * ones leave the rotation and drain. A rollout that does not become ready within the drain
+   * timeout answers 'timeout' and leaves the old replicas serving until it does; a newer update or
+   * a removal replaces it (the newer rollout retires every older generation).
+   */
+  async update(spec: ReplicaSpec, replicas: number): Promise<Rollout> {
+    if (this.stopped) return 'replaced';
     this.spec = spec;
-    const old = this.replicas.splice(0, this.replicas.length);
+    const generation = ++this.generation;
     this.desired = replicas;
     for (let i = 0; i < replicas; i++) this.add();
-    await this.whenReady(this.options.drainTimeoutMs);
-    await Promise.all(old.map((r) => r.drain()));
+    this.changed();
+    const rollout = await this.rolledOut(generation, this.options.drainTimeoutMs);
+    if (rollout === 'ready') await this.retireOlderThan(generation);
+    if (rollout === 'timeout') void this.retireWhenRolledOut(generation);
+    return rollout;
+  }
+
+  /** Waits until every replica of `generation` is ready, it was replaced (an update, a removal), or `timeoutMs` ran out. */
+  async rolledOut(generation: number, timeoutMs: number): Promise<Rollout> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.generation !== generation || this.stopped) return 'replaced';
+      const own = this.replicas.filter((r) => r.generation === generation);
+      if (own.length > 0 && own.every((r) => r.state === 'ready')) return 'ready';
+      if (!(await this.nextChange(deadline - Date.now()))) return 'timeout';
+    }
+  }
+
+  private async retireWhenRolledOut(generation: number): Promise<void> {
+    for (;;) {
+      const rollout = await this.rolledOut(generation, this.options.drainTimeoutMs);
+      if (rollout === 'replaced') return;
+      if (rollout === 'ready') return this.retireOlderThan(generation);
+    }
+  }
+
+  private retireOlderThan(generation: number): Promise<void> {
+    return this.drain(this.replicas.filter((r) => r.generation < generation));
+  }
+
+  /** Takes `replicas` out of the rotation at once and waits for them to drain. */
+  private async drain(replicas: Replica[]): Promise<void> {
+    for (const replica of replicas) this.replicas.splice(this.replicas.indexOf(replica), 1);
+    this.changed();
+    await Promise.all(replicas.map((r) => r.drain()));
   }
 
   /** The next ready replica, round robin; the caller releases it when its call is done. */
@@ -188,37 +330,43 @@ export class FunctionReplicas {
     return undefined;
   }
 
-  /** A ready replica, waiting up to `timeoutMs` for one to come up (it is starting, or restarting). */
+  /** A ready replica, waiting up to `timeoutMs` for one to come up (it is starting, restarting, or not ready). */
   async whenAvailable(timeoutMs: number): Promise<Replica | undefined> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const replica = this.pick();
-      if (replica || !(await this.whenReady(deadline - Date.now()))) return replica;
+      if (replica || this.replicas.length === 0 || !(await this.nextChange(deadline - Date.now()))) return replica;
     }
-  }
-
-  /** True once some replica is ready, false when none is within `timeoutMs` (or none exists). */
-  async whenReady(timeoutMs: number): Promise<boolean> {
-    if (this.available() > 0) return true;
-    if (this.replicas.length === 0 || timeoutMs <= 0) return false;
-    let wake = () => {};
-    const ready = await withTimeout(new Promise<void>((resolve) => this.waiting.add((wake = resolve))), timeoutMs);
-    this.waiting.delete(wake);
-    return ready && this.available() > 0;
   }
 
   broadcast(message: ToReplica): void {
     for (const replica of this.replicas) replica.send(message);
   }
 
+  /** Drains every replica; the function takes no further scaling or update. */
   async stop(): Promise<void> {
-    await this.scaleTo(0);
+    const all = this.replicas.splice(0, this.replicas.length);
+    this.desired = 0;
+    this.stopped = true;
+    this.changed();
+    await Promise.all(all.map((r) => r.drain()));
+  }
+
+  /** Resolves true at the next change of any replica's state, false after `timeoutMs` without one. */
+  private async nextChange(timeoutMs: number): Promise<boolean> {
+    if (timeoutMs <= 0) return false;
+    let wake = () => {};
+    const changed = await withTimeout(new Promise<void>((resolve) => this.listeners.add((wake = resolve))), timeoutMs);
+    this.listeners.delete(wake);
+    return changed;
+  }
+
+  private changed(): void {
+    for (const wake of this.listeners) wake();
   }
 
   private add(): void {
-    const replica = new Replica(this.name, `${this.name}-${++this.started}`, this.spec, this.options, () => {
-      for (const wake of this.waiting) wake();
-    });
+    const replica = new Replica(this.name, `${this.name}-${++this.started}`, this.generation, this.spec, this.options, () => this.changed());
     this.replicas.push(replica);
     replica.start();
   }

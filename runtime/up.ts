@@ -91,9 +91,9 @@ async function startDevLoop(root: string, checker: TypeChecker, options: DevLoop
     const seq = ++rolloutSeq;
     rollouts.set(name, seq);
     const replicas = provider.replicasOf(name);
-    return (replicas?.whenReady(60_000) ?? Promise.resolve(false)).then((ready) => {
-      if (rollouts.get(name) !== seq) return undefined;
-      return ready ? name : (printError(`${name}: no new replica ready after 60 s, calls wait for one (its output is above)`), undefined);
+    return (replicas?.rolledOut(replicas.generation, 60_000) ?? Promise.resolve('replaced')).then((rollout) => {
+      if (rollouts.get(name) !== seq || rollout === 'replaced') return undefined;
+      return rollout === 'ready' ? name : (printError(`${name}: no new replica ready after 60 s; the old ones keep serving (its output is above)`), undefined);
     });
   };
 

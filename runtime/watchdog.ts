@@ -5,14 +5,21 @@
  * - `max_inflight` calls at most, further ones answer 429 (0: no limit);
  * - a call still running after `exec_timeout` answers 504 with an empty body, while the handler
  *   runs on to its end, as the template's process does when the watchdog gives up on it;
- * - `drain()` (SIGTERM) stops taking calls and resolves when those in flight are done.
+ * - `drain()` (SIGTERM) stops taking calls and resolves when those in flight are done;
+ * - every call answered is logged on stderr as of-watchdog logs it (runtime/request-log.ts),
+ *   so `faas-cli logs NAME` shows calls; a call cut off by exec_timeout logs that instead.
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { requestLine } from './request-log';
 
 export interface WatchdogOptions {
   execTimeoutMs: number;
   /** 0: no limit. */
   maxInflight: number;
+  /** log_call_id=true: the request line ends with the call's X-Call-Id. */
+  logCallId?: boolean;
+  /** Where log lines go: the replica's stderr. */
+  log?: (line: string) => void;
 }
 
 export interface Watchdog {
@@ -41,10 +48,13 @@ export const DEFAULT_EXEC_TIMEOUT_MS = 10_000;
 
 /** The watchdog's settings from a function's environment (stack.yml `environment`). */
 export function watchdogOptions(env: Record<string, string | undefined>): WatchdogOptions {
-  return { execTimeoutMs: parseDuration(env.exec_timeout, DEFAULT_EXEC_TIMEOUT_MS), maxInflight: Number(env.max_inflight) || 0 };
+  return { execTimeoutMs: parseDuration(env.exec_timeout, DEFAULT_EXEC_TIMEOUT_MS), maxInflight: Number(env.max_inflight) || 0, logCallId: env.log_call_id === 'true' };
 }
 
+const toStderr = (line: string) => void process.stderr.write(`${line}\n`);
+
 export function watchdog(upstream: RequestListener, options: WatchdogOptions): Watchdog {
+  const log = options.log ?? toStderr;
   let inflight = 0;
   let draining = false;
   let drained: (() => void) | undefined;
@@ -67,11 +77,31 @@ export function watchdog(upstream: RequestListener, options: WatchdogOptions): W
     }
     inflight++;
     const started = process.hrtime.bigint();
+    let timedOut = false;
     const timer = setTimeout(() => {
+      timedOut = true;
+      log(`Upstream HTTP killed due to exec_timeout: ${options.execTimeoutMs / 1000}s`);
       if (res.headersSent) return void res.destroy();
       res.writeHead(504, { 'X-Duration-Seconds': (Number(process.hrtime.bigint() - started) / 1e9).toFixed(6) });
       res.end();
     }, options.execTimeoutMs);
+    res.once('finish', () => {
+      if (timedOut) return;
+      const length = res.getHeader('content-length');
+      const line = requestLine(
+        {
+          method: req.method ?? 'GET',
+          uri: req.url ?? '/',
+          status: res.statusCode,
+          contentLength: length === undefined ? undefined : Number(length),
+          seconds: Number(process.hrtime.bigint() - started) / 1e9,
+          userAgent: req.headers['user-agent'],
+          callId: req.headers['x-call-id'] as string | undefined,
+        },
+        options.logCallId ?? false,
+      );
+      if (line) log(line);
+    });
     res.once('close', () => {
       clearTimeout(timer);
       inflight--;

@@ -8,12 +8,11 @@
  * and nothing changed by a refused call.
  */
 import { readFileSync, readdirSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { readStack } from '../runtime/stack';
 import { deploymentFromStack } from '../runtime/deployments';
 import { ROOT } from '../runtime/build';
+import { callbackServer } from './support/callback';
 import { newShopperId, request } from './support/fixtures';
 import { startTestShop, type TestShop } from './support/shop';
 
@@ -41,21 +40,6 @@ const until = async (condition: () => Promise<boolean> | boolean) => {
 };
 const ready = (name: string) => until(async () => (((await json(`/system/function/${name}`)) as { availableReplicas?: number }).availableReplicas ?? 0) > 0);
 
-/** A callback receiver, as X-Callback-Url names it. */
-async function callbackServer() {
-  const received: { headers: http.IncomingHttpHeaders; body: string }[] = [];
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      received.push({ headers: req.headers, body });
-      res.end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/done`, received, close: () => new Promise((r) => server.close(r)) };
-}
-
 describe('faas-cli login, list, describe, ready', () => {
   it('lists every function as a FunctionStatus, behind basic auth', async () => {
     const denied = await api('/system/functions', { auth: null });
@@ -68,7 +52,7 @@ describe('faas-cli login, list, describe, ready', () => {
       image: '192.168.122.11:5000/shop-order-create:1.0.0',
       namespace: 'openfaas-fn',
       envProcess: 'node index.js',
-      envVars: { RAW_BODY: 'true', MAX_RAW_SIZE: '1mb', GATEWAY_URL: 'http://gateway.openfaas:8080' },
+      envVars: { RAW_BODY: 'true', MAX_RAW_SIZE: '1mb', NODE_ENV: 'production', GATEWAY_URL: 'http://gateway.openfaas:8080' },
       constraints: [],
       secrets: ['mongo-url', 'shop-internal-token'],
       labels: { 'com.openfaas.scale.min': '1', 'com.openfaas.scale.max': '3' },
@@ -80,6 +64,8 @@ describe('faas-cli login, list, describe, ready', () => {
       replicas: 1,
       availableReplicas: 1,
       createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      // The replicas' resident memory, as faas-cli describe shows it (RAM).
+      usage: { totalMemoryBytes: expect.any(Number) },
     });
     expect((await api('/system/functions?namespace=kube-system')).status).toBe(400);
   });
@@ -218,12 +204,14 @@ describe('faas-cli logs', () => {
     const res = await api('/system/logs?name=inventory-get&tail=5&follow=false');
     expect(res.headers.get('content-type')).toBe('application/x-ndjson');
     const messages = (await res.text()).trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
-    expect(messages.length).toBeGreaterThanOrEqual(1);
+    expect(messages.length).toBeGreaterThanOrEqual(2);
     expect(messages.length).toBeLessThanOrEqual(5);
-    const last = messages.at(-1) as Record<string, string>;
-    expect(Object.keys(last).sort()).toEqual(['instance', 'name', 'namespace', 'text', 'timestamp']);
+    const [error, last] = messages.slice(-2) as Record<string, string>[];
+    expect(Object.keys(last as object).sort()).toEqual(['instance', 'name', 'namespace', 'text', 'timestamp']);
     expect(last).toMatchObject({ name: 'inventory-get', namespace: 'openfaas-fn', instance: expect.stringMatching(/^inventory-get-\d+$/) });
-    expect(JSON.parse(last.text as string)).toMatchObject({ level: 'error', function: 'inventory-get', code: 'DEPENDENCY_UNAVAILABLE' });
+    // The function's own line, then the watchdog's request line, as `faas-cli logs` shows them in the cluster.
+    expect(JSON.parse(error?.text as string)).toMatchObject({ level: 'error', function: 'inventory-get', code: 'DEPENDENCY_UNAVAILABLE' });
+    expect(last?.text).toMatch(/ GET \/\?id=gooseneck-kettle - 503 Service Unavailable - ContentLength: \d+B \(\d+\.\d{4}s\)$/);
     const future = new Date(Date.now() + 60_000).toISOString();
     expect(await (await api(`/system/logs?name=inventory-get&since=${future}`)).text()).toBe('');
 
@@ -265,11 +253,13 @@ describe('faas-cli deploy, scale and remove', () => {
     await api('/system/faults', { body: { store: [{ operation: 'getCart', mode: 'fail', times: 3 }] } });
     for (let i = 0; i < 3; i++) expect((await request(`${t.shop.url}/function/cart-get`, { query: { shopperId: newShopperId() } })).status).toBe(503);
     await api('/system/faults', { method: 'DELETE' });
-    const logLines = async () => (await (await api('/system/logs?name=cart-get')).text()).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { name: string; instance: string });
-    await until(async () => (await logLines()).length === 3);
+    const logLines = async () => (await (await api('/system/logs?name=cart-get')).text()).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { name: string; instance: string; text: string });
+    // Each call: the function's error line and the watchdog's request line, in the replica that served it.
+    await until(async () => (await logLines()).filter((l) => / - 503 Service Unavailable - /.test(l.text)).length === 3);
     const logs = await logLines();
     expect(logs.every((l) => l.name === 'cart-get')).toBe(true);
-    expect(new Set(logs.map((l) => l.instance)).size).toBe(3);
+    expect(new Set(logs.filter((l) => l.text.startsWith('{')).map((l) => l.instance)).size).toBe(3);
+    expect(new Set(logs.filter((l) => / - 503 Service Unavailable - /.test(l.text)).map((l) => l.instance)).size).toBe(3);
 
     expect((await api('/system/functions', { body: deployment })).status).toBe(500); // exists already
   });

@@ -8,7 +8,7 @@ import { orderIdFor } from '../core/checkout';
 import type { Order } from '../core/schemas';
 import { openStore } from '../core/store/open';
 import { faultRecorder } from './support/faults';
-import { newIdempotencyKey, newShopperId } from './support/fixtures';
+import { alive, newIdempotencyKey, newShopperId } from './support/fixtures';
 import { catalogPrices, checkInvariant, ordersOf, report } from './support/invariant';
 import { parseMetrics, sampleValue } from './support/metrics';
 import { startTestShop, type TestShop } from './support/shop';
@@ -43,14 +43,6 @@ const describeFn = async (name: string) => (await (await system(`/system/functio
 /** The live process ids of a function's replicas. */
 const pids = (name: string) => (t.shop.provider.replicasOf(name)?.instances ?? []).filter((r) => r.state === 'ready').map((r) => r.child?.pid as number);
 const allPids = () => t.shop.provider.names().flatMap(pids);
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 /** Waits for something to become true, checking every 20 ms; gives up (failing with what it waited for) well before jest would. */
 async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
   const giveUp = Date.now() + 45_000;

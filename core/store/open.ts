@@ -6,7 +6,8 @@
  * registry lives on globalThis because every function bundle carries its own copy of this
  * module, and a process that loads several (tests, the benches) must still share one.
  */
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { shopError } from '../errors';
 import { SECRET_NAMES, readSecret } from '../secrets';
 import type { Collection, IndexSpec } from './collection';
@@ -57,6 +58,12 @@ async function connect(target: StoreTarget): Promise<ShopStore> {
     // In a function's image there is no embedded store (its engine is not bundled): MongoDB is required.
     if ((error as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') throw shopError(503, 'NOT_CONFIGURED', 'The mongo-url secret is not mounted, and the embedded store runs only in the local runtime');
     throw error;
+  }
+  // A replica of the local runtime opens the database npm start created: if it is gone (deleted while
+  // the shop ran), a new empty one would split the shop's data, so the replica says so instead.
+  const file = join(target.location, embedded.DATABASE_FILE);
+  if (process.env.SHOP_DATABASE_MUST_EXIST === '1' && !existsSync(file)) {
+    throw Object.assign(new Error(`${file} does not exist: it was deleted while the shop ran`), { code: 'ENOENT', syscall: 'open', path: file });
   }
   return embedded.openEmbeddedStore(target.location);
 }

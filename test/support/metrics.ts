@@ -5,7 +5,8 @@ export interface Sample {
   value: number;
 }
 
-const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?[0-9.eE+-]+|NaN|\+Inf|-Inf)(?: -?\d+)?$/;
+// prom-client writes NaN as "Nan" (a gauge with no sample yet, such as the event loop's lag at start).
+const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?[0-9.eE+-]+|NaN|Nan|\+Inf|-Inf)(?: -?\d+)?$/;
 const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)",?/g;
 
 /** Every sample; a line that is not a valid sample fails the test that reads it. */
