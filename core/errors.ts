@@ -26,6 +26,8 @@ export type ErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'DEPENDENCY_UNAVAILABLE'
   | 'NOT_CONFIGURED'
+  /** Refused at once for load (a full limit, a refusal from upstream): details say when to retry. */
+  | 'BUSY'
   | 'INTERNAL';
 
 export interface ShopError {
