@@ -6,6 +6,8 @@
  *   npm run load -- --target http://192.168.122.10 --metrics http://192.168.122.11:31112/metrics
  *   options: --users 20  --duration 30 (s), or --iterations N (steps per shopper)
  *            --think 1000-10000 (ms between a shopper's steps)  --seed 1  --out load-report
+ *   npm run load -- --profile flash-sale           a rush: 300 shoppers, no think time, 20 s
+ *                                                  (bench/flash-sale.ts)
  *
  * Each virtual shopper keeps its own cookies and repeats, after a think time, one of:
  * browse a product or search (10), view the cart (3), add to cart (2), the home page (1),
@@ -54,6 +56,9 @@ export interface StepStats {
 
 export interface FunctionStats {
   calls: number;
+  /** Answers 429 or 503: refused for load, or none ready. */
+  refused: number;
+  /** Other 5xx answers. */
   errors: number;
   meanMs: number;
   p95Ms: number;
@@ -97,7 +102,7 @@ export class Shopper {
     private readonly random: Random = seededRandom(1),
   ) {}
 
-  async request(path: string, form?: Record<string, string>): Promise<{ status: number; html: string }> {
+  async request(path: string, form?: Record<string, string>): Promise<{ status: number; html: string; headers: Headers }> {
     const res = await fetch(`${this.base}${path}`, {
       method: form ? 'POST' : 'GET',
       redirect: 'manual',
@@ -114,7 +119,7 @@ export class Shopper {
     this.csrf = /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? this.csrf;
     const ids = [...html.matchAll(/href="\/products\/([a-z0-9-]+)"/g)].map((m) => m[1] as string);
     if (ids.length) this.productIds = [...new Set(ids)];
-    return { status: res.status, html };
+    return { status: res.status, html, headers: res.headers };
   }
 
   private product(): string {
@@ -170,7 +175,7 @@ function stats(samples: readonly Sample[], seconds: number): StepStats {
 
 type Scrape = Map<string, number>;
 
-async function scrape(url: string | undefined): Promise<Scrape | undefined> {
+export async function scrape(url: string | undefined): Promise<Scrape | undefined> {
   if (!url) return undefined;
   try {
     const text = await (await fetch(url, { signal: AbortSignal.timeout(5_000) })).text();
@@ -186,17 +191,18 @@ async function scrape(url: string | undefined): Promise<Scrape | undefined> {
 }
 
 /** Calls, errors and latency per function between two scrapes of the gateway's metrics. */
-function functionStats(before: Scrape, after: Scrape): Record<string, FunctionStats> {
+export function functionStats(before: Scrape, after: Scrape): Record<string, FunctionStats> {
   const delta = (key: string) => (after.get(key) ?? 0) - (before.get(key) ?? 0);
-  const out: Record<string, { calls: number; errors: number; sum: number; buckets: Map<number, number> }> = {};
+  const out: Record<string, { calls: number; refused: number; errors: number; sum: number; buckets: Map<number, number> }> = {};
   for (const key of after.keys()) {
     const labels = Object.fromEntries([...key.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
     const fn = (labels.function_name ?? '').replace(/\.openfaas-fn$/, '');
-    const entry = (out[fn] ??= { calls: 0, errors: 0, sum: 0, buckets: new Map() });
+    const entry = (out[fn] ??= { calls: 0, refused: 0, errors: 0, sum: 0, buckets: new Map() });
     const d = delta(key);
     if (key.startsWith('gateway_function_invocation_total')) {
       entry.calls += d;
-      if (Number(labels.code) >= 500) entry.errors += d;
+      if (labels.code === '429' || labels.code === '503') entry.refused += d;
+      else if (Number(labels.code) >= 500) entry.errors += d;
     } else if (key.startsWith('gateway_functions_seconds_sum')) entry.sum += d;
     else if (key.startsWith('gateway_functions_seconds_bucket') && labels.le !== '+Inf') {
       const le = Number(labels.le);
@@ -209,7 +215,7 @@ function functionStats(before: Scrape, after: Scrape): Record<string, FunctionSt
       .map(([fn, e]) => {
         // p95 from the histogram: the smallest bucket bound holding 95% of the calls.
         const p95 = [...e.buckets].sort(([a], [b]) => a - b).find(([, n]) => n >= 0.95 * e.calls)?.[0];
-        return [fn, { calls: e.calls, errors: e.errors, meanMs: Math.round((e.sum / e.calls) * 10_000) / 10, p95Ms: p95 === undefined ? NaN : p95 * 1000 }];
+        return [fn, { calls: e.calls, refused: e.refused, errors: e.errors, meanMs: Math.round((e.sum / e.calls) * 10_000) / 10, p95Ms: p95 === undefined ? NaN : p95 * 1000 }];
       }),
   );
 }
@@ -278,11 +284,14 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   };
 }
 
-const COLORS: Record<string, string> = { browse: '#1f77b4', viewCart: '#2ca02c', addToCart: '#ff7f0e', home: '#9467bd', checkout: '#d62728', requests: '#1f77b4', errors: '#d62728' };
-const esc = (s: string) => s.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
+const COLORS: Record<string, string> = {
+  browse: '#1f77b4', viewCart: '#2ca02c', addToCart: '#ff7f0e', home: '#9467bd', checkout: '#d62728', requests: '#1f77b4', errors: '#d62728',
+  orders: '#2ca02c', refusals: '#ff7f0e', 'admitted p50': '#1f77b4', 'admitted p99': '#9467bd', 'refusal p99': '#ff7f0e',
+};
+export const esc = (s: string) => s.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** A line chart as inline SVG: one polyline per series over the report's seconds. */
-function chart(title: string, unit: string, series: Record<string, (number | undefined)[]>): string {
+export function chart(title: string, unit: string, series: Record<string, (number | undefined)[]>): string {
   const [w, h, pad] = [720, 220, 40];
   const all = Object.values(series).flat().filter((v): v is number => v !== undefined && Number.isFinite(v));
   const max = Math.max(1, ...all);
@@ -303,10 +312,6 @@ function chart(title: string, unit: string, series: Record<string, (number | und
 
 export function renderHtml(report: LoadReport): string {
   const row = (name: string, s: StepStats) => `<tr><th>${esc(name)}</th><td>${s.requests}</td><td>${s.errors}</td><td>${s.perSecond}</td><td>${s.p50}</td><td>${s.p95}</td><td>${s.p99}</td></tr>`;
-  const fnRows = Object.entries(report.functions)
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([fn, f]) => `<tr><th>${esc(fn)}</th><td>${f.calls}</td><td>${f.errors}</td><td>${f.meanMs}</td><td>${Number.isNaN(f.p95Ms) ? '-' : `≤ ${f.p95Ms}`}</td></tr>`)
-    .join('');
   const p95 = Object.fromEntries(MIX.map(([step]) => [step, report.timeline.map((t) => t.p95[step])]));
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Load report ${esc(report.startedAt)}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1d1d1f}table{border-collapse:collapse;margin:1rem 0}th,td{padding:.3rem .7rem;border-bottom:1px solid #ddd;text-align:right}th:first-child{text-align:left}figure{margin:1.5rem 0}figcaption{font-weight:600}</style></head><body>
@@ -314,37 +319,75 @@ export function renderHtml(report: LoadReport): string {
 <h2>Pages</h2><table><thead><tr><th>step</th><th>requests</th><th>errors</th><th>per s</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th></tr></thead><tbody>${MIX.map(([step]) => row(step, report.steps[step] as StepStats)).join('')}${row('all', report.totals)}</tbody></table>
 ${chart('Latency over time (p95 per second, ms)', 'ms', p95)}
 ${chart('Throughput and errors (per second)', '/s', { requests: report.timeline.map((t) => t.perSecond), errors: report.timeline.map((t) => t.errors / t.seconds) })}
-<h2>Functions</h2>${fnRows ? `<table><thead><tr><th>function</th><th>calls</th><th>5xx</th><th>mean ms</th><th>p95 ms (bucket)</th></tr></thead><tbody>${fnRows}</tbody></table>` : '<p>No gateway metrics were read (pass --metrics URL).</p>'}
+${functionsTable(report.functions)}
 </body></html>`;
 }
 
+/** Per-function figures from the gateway's metrics, for both reports. */
+export function functionsTable(functions: Record<string, FunctionStats>): string {
+  const rows = Object.entries(functions)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([fn, f]) => `<tr><th>${esc(fn)}</th><td>${f.calls}</td><td>${f.refused}</td><td>${f.errors}</td><td>${f.meanMs}</td><td>${Number.isNaN(f.p95Ms) ? '-' : `≤ ${f.p95Ms}`}</td></tr>`)
+    .join('');
+  return `<h2>Functions</h2>${rows ? `<table><thead><tr><th>function</th><th>calls</th><th>refused (429, 503)</th><th>other 5xx</th><th>mean ms</th><th>p95 ms (bucket)</th></tr></thead><tbody>${rows}</tbody></table>` : '<p>No gateway metrics were read (pass --metrics URL).</p>'}`;
+}
+
 export function writeReport(report: LoadReport, dir: string): { json: string; html: string } {
+  return writeFiles(dir, 'load', report, renderHtml(report));
+}
+
+/** `DIR/NAME-DATE.json` and `.html`. */
+export function writeFiles(dir: string, name: string, report: { startedAt: string }, page: string): { json: string; html: string } {
   mkdirSync(dir, { recursive: true });
   const stamp = report.startedAt.replace(/[:.]/g, '-');
-  const json = join(dir, `load-${stamp}.json`);
-  const html = join(dir, `load-${stamp}.html`);
+  const json = join(dir, `${name}-${stamp}.json`);
+  const html = join(dir, `${name}-${stamp}.html`);
   writeFileSync(json, `${JSON.stringify(report, null, 2)}\n`);
-  writeFileSync(html, renderHtml(report));
+  writeFileSync(html, page);
   return { json, html };
+}
+
+/** What both profiles take from the command line. */
+export interface LoadArgs {
+  target?: string;
+  metrics?: string;
+  users?: string;
+  duration?: string;
+  iterations?: string;
+  seed: string;
+  out: string;
+}
+
+/** --duration S or --iterations N (not both), with the profile's default duration. */
+export function lengthOf(values: LoadArgs, defaultSeconds: number): LoadOptions['length'] {
+  if (values.duration !== undefined && values.iterations !== undefined) throw new Error('give --duration or --iterations, not both');
+  return values.iterations !== undefined ? { iterations: wholeNumber('--iterations', values.iterations) } : { seconds: wholeNumber('--duration', values.duration ?? String(defaultSeconds)) };
 }
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
+      profile: { type: 'string', default: 'default' },
       target: { type: 'string' },
       metrics: { type: 'string' },
-      users: { type: 'string', default: '20' },
+      users: { type: 'string' },
       duration: { type: 'string' },
       iterations: { type: 'string' },
-      think: { type: 'string', default: '1000-10000' },
+      think: { type: 'string' },
       seed: { type: 'string', default: '1' },
       out: { type: 'string', default: 'load-report' },
     },
   });
-  const thinkMs = (values.think as string).split('-').map(Number) as [number, number];
+  if (values.profile === 'flash-sale') {
+    if (values.think !== undefined) throw new Error('a flash sale has no think time: leave --think out');
+    return (await import('./flash-sale')).flashSaleMain(values);
+  }
+  if (values.profile !== 'default') throw new Error(`--profile is default or flash-sale (got ${values.profile})`);
+  values.users ??= '20';
+  values.think ??= '1000-10000';
+  const thinkMs = values.think.split('-').map(Number) as [number, number];
   if (thinkMs.length !== 2 || thinkMs.some((n) => !Number.isFinite(n) || n < 0) || thinkMs[0] > thinkMs[1]) throw new Error('--think is MIN-MAX in ms, e.g. 1000-10000');
-  if (values.duration !== undefined && values.iterations !== undefined) throw new Error('give --duration or --iterations, not both');
-  const length = values.iterations !== undefined ? { iterations: wholeNumber('--iterations', values.iterations) } : { seconds: wholeNumber('--duration', values.duration ?? '30') };
+  const length = lengthOf(values, 30);
   let target = values.target;
   let metricsUrl = values.metrics;
   let stop = async () => {};
@@ -388,7 +431,7 @@ async function main(): Promise<void> {
   }
 }
 
-function wholeNumber(flag: string, text: string): number {
+export function wholeNumber(flag: string, text: string): number {
   if (!/^\d+$/.test(text) || Number(text) < 1) throw new Error(`${flag} is a whole number above 0`);
   return Number(text);
 }

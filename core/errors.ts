@@ -27,6 +27,8 @@ export type ErrorCode =
   | 'DEPENDENCY_UNAVAILABLE'
   | 'STORE_UNAVAILABLE'
   | 'NOT_CONFIGURED'
+  /** Refused at once for load (a full limit, a refusal from upstream): details say when to retry. */
+  | 'BUSY'
   | 'INTERNAL';
 
 export interface ShopError {

@@ -1,18 +1,19 @@
 /**
- * The operator page, /admin: stock levels as a bar chart, the storefront's calls and latency
- * per function, recent orders, and forms to restock or add a product. Behind HTTP basic
+ * The operator page, /admin: stock levels as a bar chart, the storefront's calls, refusals and
+ * latency per function and the pages it refused itself, recent orders, and forms to restock or add a product. Behind HTTP basic
  * auth: user `admin`, password the shop-admin-token. The storefront keeps no admin secret of
  * its own; it passes the operator's token on, and the functions decide (401/403 ask again).
  */
 import basicAuth from 'basic-auth';
 import type { Express, NextFunction, Request, Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
-import type { Histogram } from 'prom-client';
+import type { Counter, Histogram } from 'prom-client';
 import { isShopError } from '../core/errors';
 import { replicaBounds } from '../core/replica-bounds';
 import { z } from '../core/zod';
 import { Product, ProductId, type Product as ProductType } from '../core/schemas';
-import type { ShopClient } from './shop-client';
+import type { ConcurrencyLimit } from './admission';
+import type { PageCall, ShopClient } from './shop-client';
 import type { FunctionSummary, SystemClient } from './system-client';
 
 const RestockForm = z.strictObject({ _csrf: z.string(), productId: ProductId, stock: z.string().regex(/^\d{1,7}$/) });
@@ -46,19 +47,23 @@ function operator(req: Request, res: Response, next: NextFunction): void {
 }
 
 /** Every product, straight from the inventory (the operator must see a restock at once). */
-async function allProducts(shop: ShopClient, callId: string): Promise<ProductType[]> {
+async function allProducts(shop: ShopClient, page: PageCall): Promise<ProductType[]> {
   const products: ProductType[] = [];
   let cursor: string | undefined;
   do {
-    const page = await shop.listProducts({ limit: 100, cursor }, callId, true);
-    products.push(...page.items);
-    cursor = page.nextCursor;
+    const list = await shop.listProducts({ limit: 100, cursor }, page, true);
+    products.push(...list.items);
+    cursor = list.nextCursor;
   } while (cursor && products.length < 2_000);
   return products;
 }
 
-/** The storefront's calls and their mean duration per function, from its histogram. */
-async function callsPerFunction(histogram: Histogram<'function_name'>): Promise<{ fn: string; count: number; meanMs: number }[]> {
+/** The storefront's calls per function: how many, how many were refused (429, 503) and their mean duration. */
+async function callsPerFunction(histogram: Histogram<'function_name'>, calls: Counter<'function_name' | 'code'>): Promise<{ fn: string; count: number; refused: number; meanMs: number }[]> {
+  const refused = new Map<string, number>();
+  for (const sample of (await calls.get()).values) {
+    if (sample.labels.code === '429' || sample.labels.code === '503') refused.set(String(sample.labels.function_name), (refused.get(String(sample.labels.function_name)) ?? 0) + sample.value);
+  }
   const totals = new Map<string, { count: number; sum: number }>();
   for (const sample of (await histogram.get()).values) {
     const fn = String(sample.labels.function_name ?? '');
@@ -69,8 +74,15 @@ async function callsPerFunction(histogram: Histogram<'function_name'>): Promise<
     totals.set(fn, total);
   }
   return [...totals]
-    .map(([fn, t]) => ({ fn, count: t.count, meanMs: t.count ? (t.sum / t.count) * 1000 : 0 }))
+    .map(([fn, t]) => ({ fn, count: t.count, refused: refused.get(fn) ?? 0, meanMs: t.count ? (t.sum / t.count) * 1000 : 0 }))
     .sort((a, b) => a.fn.localeCompare(b.fn));
+}
+
+/** The pages the storefront answered busy, by reason (every reason listed, zero or not). */
+async function refusalsByReason(refusals: Counter<'reason'>): Promise<Record<string, number>> {
+  const byReason: Record<string, number> = { busy: 0, upstream_429: 0, upstream_503: 0, deadline: 0 };
+  for (const sample of (await refusals.get()).values) byReason[String(sample.labels.reason)] = sample.value;
+  return byReason;
 }
 
 /** A function's row on the page: its replicas and the bounds its labels give. */
@@ -109,7 +121,10 @@ export function mountAdmin(
   deps: {
     shop: ShopClient;
     system?: SystemClient;
+    functionCalls: Counter<'function_name' | 'code'>;
     functionSeconds: Histogram<'function_name'>;
+    refusals: Counter<'reason'>;
+    limit: ConcurrencyLimit;
     flash: (req: Request, res: Response, text: string, kind?: 'success' | 'error') => void;
     loginThrottle?: LoginThrottle;
   },
@@ -128,12 +143,13 @@ export function mountAdmin(
     operator,
     guarded(async (req, res) => {
       // The admin call first: a wrong token stops here, before anything is shown.
-      const orders = await shop.recentOrders(req.adminToken as string, res.locals.callId);
-      const products = await allProducts(shop, res.locals.callId);
-      const calls = await callsPerFunction(deps.functionSeconds);
+      const orders = await shop.recentOrders(req.adminToken as string, res.locals.page);
+      const products = await allProducts(shop, res.locals.page);
+      const calls = await callsPerFunction(deps.functionSeconds, deps.functionCalls);
+      const admission = { limit: deps.limit.limit, inflight: deps.limit.inflight, refusals: await refusalsByReason(deps.refusals) };
       // The replicas need the gateway's own credentials: without them (or if it is down) the page says so.
       const functions = system ? await system.functions().then((list) => list.map(replicaRow), () => null) : undefined;
-      res.set('Cache-Control', 'no-store').render('admin', { title: 'Operator', products, orders: orders.items, calls, functions, maxStock: Math.max(1, ...products.map((p) => p.stock)) });
+      res.set('Cache-Control', 'no-store').render('admin', { title: 'Operator', products, orders: orders.items, calls, admission, functions, maxStock: Math.max(1, ...products.map((p) => p.stock)) });
     }),
   );
 
@@ -143,7 +159,7 @@ export function mountAdmin(
     guarded(async (req, res) => {
       const form = RestockForm.safeParse(req.body);
       if (!form.success) return void res.status(400).render('error', { title: 'Sorry', message: 'Choose a product and a stock from 0 to 1000000.' });
-      const product = await shop.restock(req.adminToken as string, { productId: form.data.productId, stock: Number(form.data.stock) }, res.locals.callId);
+      const product = await shop.restock(req.adminToken as string, { productId: form.data.productId, stock: Number(form.data.stock) }, res.locals.page);
       deps.flash(req, res, `${product.name}: stock set to ${product.stock}.`);
       res.redirect(303, '/admin');
     }),
@@ -156,7 +172,7 @@ export function mountAdmin(
       const form = ScaleForm.safeParse(req.body);
       if (!form.success || !system) return void res.status(400).render('error', { title: 'Sorry', message: 'Choose a function and from 1 to 5 replicas.' });
       // The operator's token is checked by a function call first: scaling needs the operator, not only the storefront's credentials.
-      await shop.recentOrders(req.adminToken as string, res.locals.callId);
+      await shop.recentOrders(req.adminToken as string, res.locals.page);
       try {
         await system.scale(form.data.name, Number(form.data.replicas));
         deps.flash(req, res, `${form.data.name}: scaling to ${form.data.replicas} replicas (held to its bounds).`);
@@ -187,7 +203,7 @@ export function mountAdmin(
         const fields = candidate ? [...new Set(candidate.error.issues.map((i) => String(i.path[0])))].join(', ') : 'the form';
         return void res.status(400).render('error', { title: 'Sorry', message: `Check ${fields}.` });
       }
-      const product = await shop.restock(req.adminToken as string, { product: candidate.data }, res.locals.callId);
+      const product = await shop.restock(req.adminToken as string, { product: candidate.data }, res.locals.page);
       deps.flash(req, res, `${product.name} is in the catalog (${product.stock} in stock).`);
       res.redirect(303, '/admin');
     }),

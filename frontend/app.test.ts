@@ -1,12 +1,14 @@
 /**
  * The storefront's routes and its gateway client, with nock standing in for the gateway:
- * good answers, refusals (409), outages (503), timeouts and malformed bodies.
+ * good answers, refusals (409; 429 and 503 for load), outages, timeouts and malformed bodies,
+ * and its bound on pages in flight.
  */
 import http from 'node:http';
+import type { ReplyFnContext, ReplyFnResult } from 'nock';
 import type { AddressInfo } from 'node:net';
-import { createStorefront } from './app';
+import { createStorefront, type StorefrontConfig } from './app';
 import { storefrontConfig } from './server';
-import { CATALOG_TTL_MS, createShopClient } from './shop-client';
+import { CATALOG_TTL_MS, createShopClient, retryAfterSeconds } from './shop-client';
 import { product } from '../test/support/fixtures';
 import { useNock } from '../test/support/nock';
 
@@ -28,11 +30,11 @@ afterAll(async () => {
 
 const emptyCart = (shopperId: string) => ({ shopperId, items: [], totalCents: 0 });
 
-/** A browser-like visitor: keeps cookies, does not follow redirects. */
-async function visitor() {
+/** A browser-like visitor: keeps cookies, does not follow redirects; a path may name another storefront of the same secret. */
+async function visitor(at = base) {
   const jar = new Map<string, string>();
   const send = async (path: string, init: RequestInit = {}) => {
-    const res = await fetch(`${base}${path}`, { ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string>), cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } });
+    const res = await fetch(path.startsWith('http') ? path : `${at}${path}`, { ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string>), cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } });
     for (const c of res.headers.getSetCookie()) {
       const [pair] = c.split(';');
       const [k, v] = (pair as string).split('=');
@@ -68,13 +70,34 @@ describe('shop client', () => {
     await expect(client().addToCart('s'.repeat(22), 'test-mug', 2)).rejects.toMatchObject({ status: 409, code: 'OUT_OF_STOCK', details });
   });
 
-  it('retries reads, but never an add to cart', async () => {
-    const reads = nock(GATEWAY).get('/function/cart-get').query(true).times(2).reply(503, 'busy').get('/function/cart-get').query(true).reply(200, emptyCart('s'.repeat(22)));
+  it('retries reads after a failure, but never an add to cart', async () => {
+    const reads = nock(GATEWAY).get('/function/cart-get').query(true).reply(502, 'gone').get('/function/cart-get').query(true).replyWithError({ code: 'ECONNRESET' }).get('/function/cart-get').query(true).reply(200, emptyCart('s'.repeat(22)));
     expect((await client().getCart('s'.repeat(22))).items).toEqual([]);
     reads.done();
-    const add = nock(GATEWAY).post('/function/cart-add').once().reply(503, 'busy');
-    await expect(client().addToCart('s'.repeat(22), 'test-mug', 1)).rejects.toMatchObject({ status: 503 });
+    const add = nock(GATEWAY).post('/function/cart-add').once().reply(502, 'gone');
+    await expect(client().addToCart('s'.repeat(22), 'test-mug', 1)).rejects.toMatchObject({ status: 503, code: 'DEPENDENCY_UNAVAILABLE' });
     add.done();
+  });
+
+  it('never retries a refusal (429, 503): it comes back at once as BUSY with its Retry-After, held to 1-30 s', async () => {
+    const reads = nock(GATEWAY)
+      .get('/function/cart-get').query(true).reply(429, 'busy', { 'retry-after': '7' })
+      .get('/function/cart-get').query(true).reply(503, { error: { code: 'DEPENDENCY_UNAVAILABLE', message: 'db busy' } }, { 'retry-after': '3600' })
+      .get('/function/cart-get').query(true).reply(503, 'No endpoints available');
+    await expect(client().getCart('s'.repeat(22))).rejects.toMatchObject({ status: 503, code: 'BUSY', details: { reason: 'upstream_429', retryAfterS: 7, function: 'cart-get' } });
+    await expect(client().getCart('s'.repeat(22))).rejects.toMatchObject({ code: 'BUSY', details: { reason: 'upstream_503', retryAfterS: 30 } });
+    await expect(client().getCart('s'.repeat(22))).rejects.toMatchObject({ code: 'BUSY', details: { reason: 'upstream_503', retryAfterS: 2 } });
+    reads.done();
+  });
+
+  it('reads Retry-After in seconds or as a date, and holds it to 1-30 s', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    expect(retryAfterSeconds('12', now)).toBe(12);
+    expect(retryAfterSeconds('0', now)).toBe(1);
+    expect(retryAfterSeconds('Thu, 01 Jan 2026 00:00:05 GMT', now)).toBe(5);
+    expect(retryAfterSeconds('Thu, 01 Jan 2026 01:00:00 GMT', now)).toBe(30);
+    expect(retryAfterSeconds(undefined, now)).toBe(2);
+    expect(retryAfterSeconds('soon', now)).toBe(2);
   });
 
   it('sends the Idempotency-Key with an order and gives up after timeouts', async () => {
@@ -181,7 +204,7 @@ describe('storefront routes', () => {
   });
 
   it('shows the 503 page when the backend is down, after retrying the read', async () => {
-    const list = nock(GATEWAY).get('/function/inventory-list').query(true).times(3).reply(503, 'down');
+    const list = nock(GATEWAY).get('/function/inventory-list').query(true).times(3).reply(502, 'down');
     const res = await fetch(`${base}/`);
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('5');
@@ -259,6 +282,171 @@ describe('the operator page’s replicas', () => {
     expect((await post({ name: 'cart-get', replicas: '9' })).status).toBe(400);
     expect((await post({ name: '../system', replicas: '2' })).status).toBe(400);
   });
+
+  it('shows the pages the storefront refused, by reason, and each function’s refusals beside its calls', async () => {
+    nock(GATEWAY).get('/function/inventory-get').query(true).reply(429, 'busy', { 'retry-after': '3' });
+    expect((await fetch(`${operatorBase}/products/test-mug`)).status).toBe(503);
+    const { html } = await operatorForm();
+    expect(html).toMatch(/inventory-get<\/th><td data-label="Calls">1<\/td><td data-label="Refused" class="refused">1</);
+    expect(html).toContain('class="upstream_429">1<');
+    expect(html).toContain('class="busy">0<');
+    // The refusal upstream was a sign of overload: the bound came down by a tenth.
+    expect(html).toMatch(/of at most <span class="limit">45<\/span> at once/);
+  });
+});
+
+/** A storefront of its own (its own bound, budget and metrics) in front of the stubbed gateway. */
+async function serve(config: Partial<StorefrontConfig>) {
+  const own = http.createServer(createStorefront({ gatewayUrl: GATEWAY, cookieSecret: SECRET, catalogCacheMs: 0, ...config }));
+  await new Promise<void>((resolve) => own.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(own.address() as AddressInfo).port}`;
+  return {
+    url,
+    refusals: async (reason: string) => Number(new RegExp(`^storefront_refusals_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0),
+    close: async () => {
+      own.closeAllConnections();
+      await new Promise((resolve) => own.close(resolve));
+    },
+  };
+}
+
+/** Gateway answers held until `release()`; `arrived(n)` resolves once n calls reached them. */
+function held(answer: () => ReplyFnResult) {
+  let release = () => {};
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const waiting: { n: number; resolve: () => void }[] = [];
+  let arrivals = 0;
+  return {
+    reply: async (): Promise<ReplyFnResult> => {
+      arrivals++;
+      for (const w of waiting.filter((w) => arrivals >= w.n)) w.resolve();
+      await released;
+      return answer();
+    },
+    calls: () => arrivals,
+    arrived: (n: number) => new Promise<void>((resolve) => (arrivals >= n ? resolve() : waiting.push({ n, resolve }))),
+    release: () => release(),
+  };
+}
+
+const orderFor = (id: string, customer: object) => ({
+  id, shopperId: 'x'.repeat(22), status: 'confirmed', customer, requested: [], items: [], totalCents: 0, createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z',
+});
+const field = (html: string, name: string) => new RegExp(`name="${name}"[^>]* value="([^"]*)"`).exec(html)?.[1];
+
+describe('a rush: a bound on pages in flight, each page’s budget, refusals passed on', () => {
+  it('refuses the page beyond its bound at once, calling nothing, while the pages in flight are still held', async () => {
+    const shop = await serve({ concurrency: { initial: 2, min: 2, max: 2 }, pageBudgetMs: 600_000, gatewayTimeoutMs: 600_000 });
+    try {
+      const gateway = held(() => [200, product()]);
+      nock(GATEWAY).get('/function/inventory-get').query(true).times(2).reply(gateway.reply);
+      const inFlight = [fetch(`${shop.url}/products/test-mug`), fetch(`${shop.url}/products/test-mug`)];
+      await gateway.arrived(2);
+      const cart = nock(GATEWAY).get('/function/cart-get').query(true).reply(200, emptyCart('x'.repeat(22)));
+      const refused = await fetch(`${shop.url}/cart`);
+      // Answered while both pages are still held by the gateway.
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBe('2');
+      expect(await refused.text()).toContain('your cart is kept');
+      expect(cart.isDone()).toBe(false);
+      expect((await fetch(`${shop.url}/healthz`)).status).toBe(200);
+      gateway.release();
+      expect((await Promise.all(inFlight)).map((r) => r.status)).toEqual([200, 200]);
+      expect(await shop.refusals('busy')).toBe(1);
+      // The permits came back: the next page is served.
+      expect((await fetch(`${shop.url}/cart`)).status).toBe(200);
+      cart.done();
+    } finally {
+      await shop.close();
+    }
+  });
+
+  it('ends a call at the page’s budget, however long an attempt may take, and says busy', async () => {
+    const shop = await serve({ pageBudgetMs: 1_000, gatewayTimeoutMs: 3_600_000 });
+    const gateway = held(() => [200, product()]);
+    try {
+      nock(GATEWAY).get('/function/inventory-get').query(true).times(3).reply(gateway.reply);
+      const res = await fetch(`${shop.url}/products/test-mug`);
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('2');
+      // One attempt: it took the whole budget, and nothing was left for another.
+      expect(gateway.calls()).toBe(1);
+      expect(await shop.refusals('deadline')).toBe(1);
+    } finally {
+      gateway.release();
+      await shop.close();
+    }
+  });
+
+  it('passes a refusal from upstream to the shopper at once: 503, the refusal’s Retry-After, the cart untouched', async () => {
+    const shop = await serve({});
+    try {
+      const v = await visitor(shop.url);
+      const add = nock(GATEWAY).post('/function/cart-add').once().reply(429, 'busy', { 'retry-after': '7' });
+      const refused = await v.post('/cart/add', { productId: 'test-mug', quantity: '1' });
+      expect([refused.res.status, refused.res.headers.get('retry-after')]).toEqual([503, '7']);
+      expect(refused.html).toContain('try again in 7 seconds');
+      expect(refused.cookies.filter((c) => c.startsWith('cart='))).toEqual([]);
+      add.done();
+      nock(GATEWAY).get('/function/inventory-get').query(true).reply(503, 'No endpoints available for: inventory-get.');
+      const page = await v.send('/products/test-mug');
+      expect([page.res.status, page.res.headers.get('retry-after')]).toEqual([503, '2']);
+      expect(page.html).toContain('href="/products/test-mug">Try again');
+      expect([await shop.refusals('upstream_429'), await shop.refusals('upstream_503')]).toEqual([1, 1]);
+    } finally {
+      await shop.close();
+    }
+  });
+
+  it('gives a refused checkout its form back, with the shopper’s input and the same key; sent again, it is one order', async () => {
+    // Two storefronts of one secret (the shopper's cookies hold on both): the second gives its
+    // pages a short budget, so that a held answer ends there and nowhere else.
+    const [shop, hurried] = [await serve({}), await serve({ pageBudgetMs: 500 })];
+    // order-create as the function keeps it: one order per Idempotency-Key. The first attempt is
+    // refused by the gateway (nothing runs); the second places the order but answers after the
+    // page's budget; the third, sent from the form the shop gave back, finds it.
+    const orders = new Map<string, object>();
+    const slow = held(() => [201, [...orders.values()][0] as object]);
+    let attempts = 0;
+    nock(GATEWAY)
+      .post('/function/order-create')
+      .times(3)
+      .reply(async function (this: ReplyFnContext, _path, body): Promise<ReplyFnResult> {
+        const key = String(this.req.headers['idempotency-key']);
+        attempts++;
+        if (attempts === 1) return [429, 'busy', { 'retry-after': '1' }];
+        if (!orders.has(key)) orders.set(key, orderFor(`ord_${'A'.repeat(22)}`, (body as { customer: object }).customer));
+        return attempts === 2 ? slow.reply() : [201, orders.get(key) as object];
+      });
+    try {
+      const v = await visitor(shop.url);
+      const customer = { name: 'Ada <b>', email: 'ada@example.com', address: '1 Loop' };
+      const first = await v.post('/checkout', { ...customer, idempotencyKey: 'k'.repeat(20) });
+      expect([first.res.status, first.res.headers.get('retry-after')]).toEqual([503, '1']);
+      expect(first.html).toContain('your order is not placed yet');
+      expect([field(first.html, 'name'), field(first.html, 'email'), field(first.html, 'idempotencyKey')]).toEqual(['Ada &lt;b&gt;', 'ada@example.com', 'k'.repeat(20)]);
+      const second = await v.post(`${hurried.url}/checkout`, { ...customer, idempotencyKey: field(first.html, 'idempotencyKey') as string });
+      expect(second.res.status).toBe(503);
+      expect(field(second.html, 'idempotencyKey')).toBe('k'.repeat(20));
+      const third = await v.post('/checkout', { ...customer, idempotencyKey: field(second.html, 'idempotencyKey') as string });
+      expect([third.res.status, third.res.headers.get('location')]).toEqual([303, `/orders/ord_${'A'.repeat(22)}`]);
+      expect(orders.size).toBe(1);
+      expect([await shop.refusals('upstream_429'), await hurried.refusals('deadline')]).toEqual([1, 1]);
+    } finally {
+      slow.release();
+      await Promise.all([shop.close(), hurried.close()]);
+    }
+  });
+
+  it('gives a new key with the form when the refused checkout failed its order (that key answers the failure from then on)', async () => {
+    const v = await visitor();
+    nock(GATEWAY).post('/function/order-create').reply(503, { error: { code: 'DEPENDENCY_UNAVAILABLE', message: 'inventory busy', details: { orderId: `ord_${'B'.repeat(22)}` } } });
+    const res = await v.post('/checkout', { name: 'Ada', email: 'ada@example.com', address: '1 Loop', idempotencyKey: 'k'.repeat(20) });
+    expect(res.res.status).toBe(503);
+    expect(res.html).toContain('nothing was charged');
+    expect(field(res.html, 'name')).toBe('Ada');
+    expect(field(res.html, 'idempotencyKey')).toMatch(/^[0-9a-f-]{36}$/);
+  });
 });
 
 describe('catalog cache', () => {
@@ -280,6 +468,13 @@ describe('storefront configuration', () => {
   it('requires a cookie secret in production and makes one in development', () => {
     expect(() => storefrontConfig({ NODE_ENV: 'production' })).toThrow(/COOKIE_SECRET/);
     expect(storefrontConfig({}).cookieSecret.length).toBeGreaterThanOrEqual(32);
-    expect(storefrontConfig({ COOKIE_SECRET: 'x'.repeat(32), STOREFRONT_PORT: '4000' })).toMatchObject({ port: 4000, host: '127.0.0.1', gatewayUrl: 'http://127.0.0.1:8080' });
+    expect(storefrontConfig({ COOKIE_SECRET: 'x'.repeat(32), STOREFRONT_PORT: '4000' })).toMatchObject({ port: 4000, host: '127.0.0.1', gatewayUrl: 'http://127.0.0.1:8080', concurrency: {} });
+  });
+
+  it('reads the page budget and the bound on pages in flight, and refuses values that are not whole numbers above 0', () => {
+    const env = { COOKIE_SECRET: 'x'.repeat(32), STOREFRONT_PAGE_BUDGET_MS: '3000', STOREFRONT_MIN_INFLIGHT: '5', STOREFRONT_MAX_INFLIGHT: '30', STOREFRONT_SLOW_MS: '800' };
+    expect(storefrontConfig(env)).toMatchObject({ pageBudgetMs: 3000, concurrency: { min: 5, max: 30, initial: 30, slowMs: 800 } });
+    expect(() => storefrontConfig({ ...env, STOREFRONT_MAX_INFLIGHT: '0' })).toThrow(/STOREFRONT_MAX_INFLIGHT/);
+    expect(() => storefrontConfig({ ...env, STOREFRONT_PAGE_BUDGET_MS: '2s' })).toThrow(/STOREFRONT_PAGE_BUDGET_MS/);
   });
 });

@@ -5,21 +5,27 @@
  * shopper. When the backend is down the page says so (503) and the next request tries again.
  * Browsing pages make one call at most: catalog pages are cached for a second and the
  * header's cart count comes from a signed cookie.
+ *
+ * Under a rush it serves what fits at full speed and refuses the rest at once: a bound on the
+ * pages in flight (admission.ts), every page's calls held to its budget (shop-client.ts), and a
+ * busy page (503 + Retry-After) that changes nothing, so the cart is kept and a checkout sent
+ * again is still one order.
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import ejs from 'ejs';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { z } from '../core/zod';
 import { isShopError, type ShopError } from '../core/errors';
 import { logger } from '../core/log';
 import { Customer, IdempotencyKey, MAX_LINE_QUANTITY, OrderId, ProductId } from '../core/schemas';
+import { admission, ConcurrencyLimit, type ConcurrencyLimitOptions } from './admission';
 import { mountAdmin, type LoginThrottle } from './admin';
 import { placeholderSvg } from './placeholder';
 import { createSessions } from './session';
-import { createShopClient, type ShopClient } from './shop-client';
+import { busy, createShopClient, PAGE_BUDGET_MS, refusalOf, type PageCall, type Refusal, type ShopClient } from './shop-client';
 import { createSystemClient, type GatewayCredentials } from './system-client';
 
 export interface StorefrontConfig {
@@ -27,7 +33,12 @@ export interface StorefrontConfig {
   cookieSecret: string;
   /** Behind nginx: trust X-Forwarded-* from it (Express's trust proxy setting). */
   trustProxy?: boolean | string;
+  /** The longest single call to the gateway (default 2.5 s), within the page's budget. */
   gatewayTimeoutMs?: number;
+  /** How long a page may wait for the gateway, its calls and their retries together (default PAGE_BUDGET_MS). */
+  pageBudgetMs?: number;
+  /** The bound on pages in flight (admission.ts; default CONCURRENCY_DEFAULTS). */
+  concurrency?: Partial<ConcurrencyLimitOptions>;
   /** How long a catalog page may be reused (default 1 s); 0 asks every time. */
   catalogCacheMs?: number;
   /**
@@ -55,6 +66,8 @@ const UpdateForm = z.strictObject({
 });
 const CheckoutForm = z.strictObject({ _csrf: Csrf, name: z.string(), email: z.string(), address: z.string(), idempotencyKey: IdempotencyKey });
 const CancelForm = z.strictObject({ _csrf: Csrf });
+/** The Retry-After of the storefront's own busy page: about what an admitted page takes under a rush, so that refused shoppers come back as permits free up. */
+export const BUSY_RETRY_AFTER_S = 2;
 const CatalogQuery = z.object({
   q: z.string().max(100).optional(),
   cursor: z.string().max(200).regex(/^[A-Za-z0-9_-]+$/).optional(),
@@ -73,9 +86,15 @@ export function createStorefront(config: StorefrontConfig): express.Express {
   const requestSeconds = new Histogram({ name: 'http_request_duration_seconds', help: 'Storefront request duration in seconds', labelNames: ['method', 'route'], registers });
   const functionCalls = new Counter({ name: 'storefront_function_calls_total', help: 'Calls from the storefront to each function, by status (0: no answer)', labelNames: ['function_name', 'code'], registers });
   const functionSeconds = new Histogram({ name: 'storefront_function_seconds', help: 'Duration of the storefront’s calls to each function', labelNames: ['function_name'], registers });
+  const refusals = new Counter({ name: 'storefront_refusals_total', help: 'Pages answered busy (503 + Retry-After): the storefront’s own limit, a refusal from upstream, or the page’s budget ran out', labelNames: ['reason'], registers });
+  const limit = new ConcurrencyLimit(config.concurrency);
+  new Gauge({ name: 'storefront_concurrency_limit', help: 'Pages the storefront works on at once before it answers busy (it adapts)', registers, collect() { this.set(limit.limit); } });
+  new Gauge({ name: 'storefront_pages_in_flight', help: 'Pages the storefront is working on now', registers, collect() { this.set(limit.inflight); } });
+  const budgetMs = config.pageBudgetMs ?? PAGE_BUDGET_MS;
   const shop: ShopClient = createShopClient({
     gatewayUrl: config.gatewayUrl,
     timeoutMs: config.gatewayTimeoutMs,
+    budgetMs,
     catalogCacheMs: config.catalogCacheMs,
     onCall: (fn, status, seconds) => {
       functionCalls.inc({ function_name: fn, code: String(status) });
@@ -128,6 +147,8 @@ export function createStorefront(config: StorefrontConfig): express.Express {
     // One id per page view, passed to every function it calls and in every log line about it.
     const callId = typeof req.headers['x-call-id'] === 'string' ? req.headers['x-call-id'].slice(0, 100) : randomUUID();
     res.locals.callId = callId;
+    // The page's budget starts when it arrives: every call it makes is held to it.
+    res.locals.page = { callId, deadline: Date.now() + budgetMs } satisfies PageCall;
     res.set('X-Call-Id', callId);
     const started = process.hrtime.bigint();
     res.on('finish', () => {
@@ -153,13 +174,17 @@ export function createStorefront(config: StorefrontConfig): express.Express {
     if (req.method !== 'POST' || sessions.csrfValid(req)) return next();
     res.status(403).render('error', { title: 'Form expired', message: 'This form has expired. Go back, reload the page and try again.' });
   });
+  // Every page a shopper opens counts against the limit; the operator's page does not, so that
+  // it shows what is going on in the middle of a rush (nginx and its login throttle bound it).
+  const admit = admission(limit, () => busy({ reason: 'busy', retryAfterS: BUSY_RETRY_AFTER_S }));
+  app.use((req, res, next) => (/^\/admin(\/|$)/i.test(req.path) ? next() : admit(req, res, next)));
 
   /**
    * The cart, for the pages that show it; its size is remembered in a signed cookie, so that
    * the other pages show the header's count without a call to the backend.
    */
   const loadCart = async (req: Request, res: Response) => {
-    const cart = await shop.getCart(req.session.shopperId, res.locals.callId);
+    const cart = await shop.getCart(req.session.shopperId, res.locals.page);
     sessions.cartSeen(req, res, unitsIn(cart));
     return cart;
   };
@@ -179,7 +204,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
       const query = CatalogQuery.safeParse(req.query);
       if (!query.success) return renderError(res, 400, 'That search is not valid.');
       const q = query.data.q?.trim() || undefined;
-      const page = await shop.listProducts({ q, cursor: query.data.cursor }, res.locals.callId);
+      const page = await shop.listProducts({ q, cursor: query.data.cursor }, res.locals.page);
       res.render('catalog', { title: q ? `Search: ${q}` : 'Shop', q: q ?? '', page });
     }),
   );
@@ -189,7 +214,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
     route(async (req, res) => {
       const id = ProductId.safeParse(req.params.id);
       if (!id.success) return renderError(res, 404, 'There is no such product.');
-      const product = await shop.getProduct(id.data, res.locals.callId);
+      const product = await shop.getProduct(id.data, res.locals.page);
       res.render('product', { title: product.name, product });
     }),
   );
@@ -201,7 +226,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
       const form = AddForm.safeParse(req.body);
       if (!form.success) return renderError(res, 400, 'Choose a quantity from 1 to 99.');
       try {
-        const cart = await shop.addToCart(req.session.shopperId, form.data.productId, form.data.quantity, res.locals.callId);
+        const cart = await shop.addToCart(req.session.shopperId, form.data.productId, form.data.quantity, res.locals.page);
         sessions.cartSeen(req, res, unitsIn(cart));
         const line = cart.items.find((i) => i.productId === form.data.productId);
         sessions.flash(req, res, { kind: 'success', text: `Added ${form.data.quantity} × ${line?.name ?? 'item'} to your cart.` });
@@ -226,7 +251,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
       const form = UpdateForm.safeParse(req.body);
       if (!form.success) return renderError(res, 400, 'Choose a quantity from 0 to 99.');
       try {
-        sessions.cartSeen(req, res, unitsIn(await shop.setCartQuantity(req.session.shopperId, form.data.productId, form.data.quantity, res.locals.callId)));
+        sessions.cartSeen(req, res, unitsIn(await shop.setCartQuantity(req.session.shopperId, form.data.productId, form.data.quantity, res.locals.page)));
         sessions.flash(req, res, { kind: 'success', text: form.data.quantity === 0 ? 'Removed from your cart.' : 'Cart updated.' });
       } catch (error) {
         if (await refusedCartChange(req, res, error)) return;
@@ -245,7 +270,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
       renderError(res, 404, 'That product is not sold here.');
       return true;
     }
-    sessions.flash(req, res, { kind: 'error', text: await shopperMessage(error, shop) });
+    sessions.flash(req, res, { kind: 'error', text: await shopperMessage(error, shop, res.locals.page) });
     return false;
   };
 
@@ -275,13 +300,13 @@ export function createStorefront(config: StorefrontConfig): express.Express {
         return renderCheckout(req, res, 400, form.data, errors);
       }
       try {
-        const order = await shop.placeOrder(req.session.shopperId, customer.data, idempotencyKey, res.locals.callId);
+        const order = await shop.placeOrder(req.session.shopperId, customer.data, idempotencyKey, res.locals.page);
         sessions.cartSeen(req, res, 0); // a confirmed order empties the cart
         sessions.flash(req, res, { kind: 'success', text: `Thank you! Your order ${order.id} is placed.` });
         res.redirect(303, `/orders/${order.id}`);
       } catch (error) {
         if (isShopError(error) && error.status === 409) {
-          sessions.flash(req, res, { kind: 'error', text: await shopperMessage(error, shop) });
+          sessions.flash(req, res, { kind: 'error', text: await shopperMessage(error, shop, res.locals.page) });
           return res.redirect(303, '/cart');
         }
         throw error;
@@ -292,7 +317,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
   app.get(
     '/orders',
     route(async (req, res) => {
-      const orders = await shop.listOrders(req.session.shopperId, res.locals.callId);
+      const orders = await shop.listOrders(req.session.shopperId, res.locals.page);
       res.render('orders', { title: 'My orders', orders: orders.items });
     }),
   );
@@ -302,7 +327,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
     route(async (req, res) => {
       const id = OrderId.safeParse(req.params.id);
       if (!id.success) return renderError(res, 404, 'There is no such order.');
-      const order = await shop.getOrder(id.data, req.session.shopperId, res.locals.callId);
+      const order = await shop.getOrder(id.data, req.session.shopperId, res.locals.page);
       res.render('order', { title: `Order ${order.id}`, order });
     }),
   );
@@ -314,7 +339,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
       if (!id.success) return renderError(res, 404, 'There is no such order.');
       if (!CancelForm.safeParse(req.body).success) return renderError(res, 400, 'That request was not valid.');
       try {
-        await shop.cancelOrder(id.data, req.session.shopperId, res.locals.callId);
+        await shop.cancelOrder(id.data, req.session.shopperId, res.locals.page);
         sessions.flash(req, res, { kind: 'success', text: `Order ${id.data} is cancelled.` });
       } catch (error) {
         // Not this shopper's order (404) goes to the error page; "cannot be cancelled" is news for the list.
@@ -326,12 +351,14 @@ export function createStorefront(config: StorefrontConfig): express.Express {
   );
 
   const system = config.gatewayCredentials ? createSystemClient({ gatewayUrl: config.scalerUrl ?? config.gatewayUrl, credentials: config.gatewayCredentials, timeoutMs: config.gatewayTimeoutMs }) : undefined;
-  mountAdmin(app, { shop, system, functionSeconds, loginThrottle: config.loginThrottle, flash: (req, res, text, kind = 'success') => sessions.flash(req, res, { kind, text }) });
+  mountAdmin(app, { shop, system, functionCalls, functionSeconds, refusals, limit, loginThrottle: config.loginThrottle, flash: (req, res, text, kind = 'success') => sessions.flash(req, res, { kind, text }) });
 
   app.use((_req, res) => renderError(res, 404, 'There is nothing at this address.'));
 
   // Express's signature for error handlers needs all four parameters.
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const refusal = refusalOf(error);
+    if (refusal) return refuse(req, res, refusal);
     const status = statusOf(error);
     if (status >= 500) {
       logger[status === 503 ? 'warn' : 'error'](
@@ -349,6 +376,37 @@ export function createStorefront(config: StorefrontConfig): express.Express {
     if (status < 500) return renderError(res, status, 'That request was not valid.');
     renderError(res, 500, 'Something went wrong on our side.');
   });
+
+  /**
+   * A page refused for load: 503 with a bounded Retry-After, and nothing changed. A refused
+   * checkout gets its form back with the shopper's input and the same Idempotency-Key, so that
+   * placing it again is still one order; only when the refused attempt decided its order
+   * (failed: nothing held, nothing charged) does the form carry a new key, since that key now
+   * answers the failure.
+   */
+  function refuse(req: Request, res: Response, refusal: Refusal): void {
+    refusals.inc({ reason: refusal.reason });
+    if (refusal.reason !== 'busy') {
+      res.locals.overloaded = true; // a sample of overload for the limit (admission.ts)
+      logger.info({ callId: res.locals.callId, path: req.path, ...refusal }, 'refused upstream');
+    }
+    if (res.headersSent) return;
+    const seconds = refusal.retryAfterS;
+    res.status(503).set('Retry-After', String(seconds));
+    const form = req.method === 'POST' && /^\/checkout\/?$/i.test(req.path) ? CheckoutForm.safeParse(req.body) : undefined;
+    if (form?.success) {
+      const { _csrf, ...fields } = form.data;
+      const spent = refusal.orderId !== undefined;
+      res.locals.flash = {
+        kind: 'error',
+        text: spent
+          ? `The shop was too busy to place your order: nothing was charged, and your cart and details are kept. Place it again in ${seconds} seconds.`
+          : `The shop is very busy: your order is not placed yet. Your cart and details are kept; place it again in ${seconds} seconds and it will be placed once.`,
+      };
+      return res.render('checkout', { title: 'Checkout', cart: undefined, form: spent ? { ...fields, idempotencyKey: randomUUID() } : fields, errors: {} });
+    }
+    res.render('busy', { title: 'The shop is busy', seconds, again: req.method === 'GET' ? req.originalUrl : undefined });
+  }
 
   return app;
 }
@@ -376,13 +434,13 @@ function fieldMessage(field: string): string {
 }
 
 /** What to tell a shopper about a refused cart change or checkout; names sold-out products. */
-async function shopperMessage(error: unknown, shop: ShopClient): Promise<string> {
+async function shopperMessage(error: unknown, shop: ShopClient, page: PageCall): Promise<string> {
   if (!isShopError(error) || error.status >= 500) throw error;
   if (error.code === 'OUT_OF_STOCK') {
     const shortages = outOfStockDetails(error);
     const names = await Promise.all(
       shortages.map(async (s) => {
-        const name = await shop.getProduct(s.productId).then((p) => p.name, () => s.productId);
+        const name = await shop.getProduct(s.productId, page).then((p) => p.name, () => s.productId);
         return s.available === 0 ? `${name} is sold out` : `only ${s.available} of ${name} left`;
       }),
     );

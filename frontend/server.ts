@@ -11,11 +11,16 @@
  *   credentials that can list and scale functions and nothing else, so the operator page shows
  *   and scales replicas; optional. The gateway's admin password (GATEWAY_PASSWORD), which can
  *   deploy code, is refused: the storefront must not hold it.
+ *   STOREFRONT_PAGE_BUDGET_MS (4000): how long a page may wait for the gateway, retries included.
+ *   STOREFRONT_MIN_INFLIGHT (10), STOREFRONT_MAX_INFLIGHT (200), STOREFRONT_SLOW_MS (1000): the
+ *   bound on pages in flight adapts between min and max; a page slower than SLOW_MS counts as
+ *   overload (admission.ts). min = max fixes it.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
+import { CONCURRENCY_DEFAULTS } from './admission';
 import { createStorefront, type StorefrontConfig } from './app';
 
 export interface StorefrontEnv extends StorefrontConfig {
@@ -35,6 +40,9 @@ export function storefrontConfig(env: NodeJS.ProcessEnv = process.env): Storefro
     throw new Error('GATEWAY_PASSWORD can deploy code on the cluster and is no longer read: give the storefront the scaler’s credentials instead (SCALER_PASSWORD_FILE; README, Security)');
   }
   const scalerPassword = env.SCALER_PASSWORD || (env.SCALER_PASSWORD_FILE ? readFileSync(env.SCALER_PASSWORD_FILE, 'utf8').trim() : '');
+  const min = positive(env, 'STOREFRONT_MIN_INFLIGHT');
+  const max = positive(env, 'STOREFRONT_MAX_INFLIGHT');
+  const slowMs = positive(env, 'STOREFRONT_SLOW_MS');
   return {
     port: Number(env.STOREFRONT_PORT ?? 3000),
     host: env.STOREFRONT_HOST ?? '127.0.0.1',
@@ -43,7 +51,18 @@ export function storefrontConfig(env: NodeJS.ProcessEnv = process.env): Storefro
     trustProxy: trust === undefined ? 'loopback' : trust === 'true' ? true : trust === 'false' ? false : trust,
     ...(scalerPassword ? { gatewayCredentials: { user: env.SCALER_USER || 'scaler', password: scalerPassword } } : {}),
     ...(env.SCALER_URL ? { scalerUrl: env.SCALER_URL } : {}),
+    pageBudgetMs: positive(env, 'STOREFRONT_PAGE_BUDGET_MS'),
+    // Only what is set: the rest keeps its default (a lone MAX below the default initial bound starts at MAX).
+    concurrency: { ...(min ? { min } : {}), ...(max ? { max, initial: Math.min(max, CONCURRENCY_DEFAULTS.initial) } : {}), ...(slowMs ? { slowMs } : {}) },
   };
+}
+
+/** A whole number above 0 from the environment, or undefined when unset. */
+function positive(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const text = env[name];
+  if (text === undefined || text === '') return undefined;
+  if (!/^\d+$/.test(text) || Number(text) < 1) throw new Error(`${name} is a whole number above 0 (got ${text})`);
+  return Number(text);
 }
 
 export interface RunningStorefront {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Browser, BrowserContextOptions, Page, Route } from 'playwright-core';
 import { ROOT } from '../runtime/build';
 import { count, includes, launchBrowser, settles, text, texts } from './support/browser';
+import { faultRecorder } from './support/faults';
 import { parseMetrics } from './support/metrics';
 import { startTestStorefront, type TestStorefront } from './support/storefront';
 
@@ -25,7 +26,8 @@ const restock = (body: object) => s.t.call('inventory-restock', { headers: admin
 beforeAll(async () => {
   // No catalog cache: a page shows the stock as it is now, with no wait for an entry to expire
   // (the cache's expiry is tested with a clock in frontend/app.test.ts).
-  [browser, s] = await Promise.all([launchBrowser(), startTestStorefront({ catalogCacheMs: 0 })]);
+  // Faults on: the gateway refuses a call when a test asks it to (429, as when every replica is busy).
+  [browser, s] = await Promise.all([launchBrowser(), startTestStorefront({ catalogCacheMs: 0 }, { faults: true })]);
 });
 afterAll(async () => {
   await browser?.close();
@@ -267,7 +269,7 @@ describe('shopping in a browser', () => {
 });
 
 /** The phone pictures the README shows. */
-const PHONE_SHOTS = ['product', 'cart', 'checkout-errors', 'confirmation', 'orders'];
+const PHONE_SHOTS = ['product', 'cart', 'checkout-errors', 'confirmation', 'orders', 'busy', 'checkout-busy'];
 
 /** axe-core, evaluated in the page through the DevTools protocol: the page keeps its CSP. */
 const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -371,6 +373,42 @@ describe.each([
       await expectFits('unavailable');
     } finally {
       await s.t.up();
+    }
+  });
+
+  it('the busy page, and a checkout refused, then placed once', async () => {
+    const faults = faultRecorder(s.t);
+    await addToCart('cold-brew-jar');
+    const units = await cartCount(page);
+    try {
+      await faults.set({ functions: { 'cart-get': { status: 429, times: 1 } } });
+      const busy = await page.goto(`${s.url}/cart`);
+      expect([busy?.status(), await busy?.headerValue('retry-after')]).toEqual([503, '2']);
+      await settles(text(page.locator('h1')), 'The shop is busy');
+      await expectFits('busy');
+      await page.getByRole('link', { name: 'Try again' }).click();
+      await settles(text(page.locator('h1')), 'Your cart');
+      expect(await cartCount(page)).toBe(units);
+
+      await page.goto(`${s.url}/orders`);
+      const ordersBefore = await page.locator('.lines tbody tr').count();
+      await page.goto(`${s.url}/checkout`);
+      const key = await page.locator('input[name=idempotencyKey]').inputValue();
+      await page.fill('#name', 'Grace Hopper');
+      await page.fill('#email', 'grace@example.com');
+      await page.fill('#address', '1 Compiler Way');
+      await faults.set({ functions: { 'order-create': { status: 429, times: 1 } } });
+      const [refused] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/checkout')), page.click('button.primary')]);
+      expect(refused.status()).toBe(503);
+      await settles(includes(page.locator('.flash-error'), 'your order is not placed yet'), true);
+      expect([await page.locator('#name').inputValue(), await page.locator('#address').inputValue(), await page.locator('input[name=idempotencyKey]').inputValue()]).toEqual(['Grace Hopper', '1 Compiler Way', key]);
+      await expectFits('checkout-busy');
+      await page.click('button.primary');
+      await page.locator('.order-id').waitFor();
+      await page.goto(`${s.url}/orders`);
+      expect(await page.locator('.lines tbody tr').count()).toBe(ordersBefore + 1);
+    } finally {
+      await faults.set(null);
     }
   });
 
