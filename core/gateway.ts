@@ -10,7 +10,9 @@
  * and at least what a refusal's Retry-After asks, and only while the deadline leaves room for
  * another attempt. A call refused before it ran (429 from the gateway or a full watchdog, 503
  * from a gateway with no replica ready) is safe to send again whatever it does; other failures
- * (no answer, 502, 503 from the function, 504) only for calls the caller marks idempotent.
+ * (no answer, 502, 503 from the function, 504) only for calls the caller marks idempotent. A
+ * caller that passes refusals on to its own caller instead (the storefront, which tells the
+ * shopper when to come back) turns refusals' retries off.
  */
 import got, { type Got, type Response } from 'got';
 import { Agent } from 'node:http';
@@ -43,10 +45,28 @@ export interface GatewayOptions {
   retries?: number;
   /** A call's deadline when the caller gives none: this long after it starts. */
   budgetMs?: number;
+  /** Retry 429 and 503 (default); off, they fail at once with their Retry-After in the details. */
+  retryRefusals?: boolean;
   /** Error statuses whose code and message mean something to the caller; others become 503. */
   passThrough?: readonly number[];
   /** Told of every attempt: its function, HTTP status (0: no answer) and duration. */
   onCall?: (fn: string, status: number, seconds: number) => void;
+}
+
+/**
+ * What a failed call's details say besides the function and status: the upstream error's code and
+ * details, whether it was refused before it ran (nothing happened, nothing to undo), how long the
+ * refusal asked to wait, and whether the call's deadline ran out.
+ */
+export interface CallFailure {
+  function: string;
+  /** 0: no answer. */
+  status: number;
+  code?: string;
+  upstream?: unknown;
+  refused?: true;
+  retryAfterSeconds?: number;
+  outOfTime?: true;
 }
 
 /** Backoff: the first retry waits up to BASE_MS, each next one up to twice as long, never more than CAP_MS (plus a refusal's Retry-After). */
@@ -54,13 +74,15 @@ const BASE_MS = 50;
 const CAP_MS = 1_000;
 /** An attempt with less time than this left is not started. */
 const MIN_ATTEMPT_MS = 100;
-const RETRIED = new Set([408, 429, 502, 503, 504]);
+const REFUSALS = new Set([429, 503]);
+const FAILURES = new Set([408, 502, 504]);
 
-/** How long a refusal asks the caller to wait, in ms (Retry-After in seconds; a date is not used by the shop's tiers). */
-const retryAfterMs = (response: Response<string>) => {
-  const seconds = Number(response.headers['retry-after']);
-  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
-};
+/** Seconds a Retry-After asks for (seconds or an HTTP date), or undefined when it says nothing usable. */
+export function retryAfterSeconds(header: string | undefined, now = Date.now()): number | undefined {
+  const text = header?.trim() ?? '';
+  const seconds = /^\d+$/.test(text) ? Number(text) : text ? Math.ceil((Date.parse(text) - now) / 1000) : NaN;
+  return Number.isFinite(seconds) ? Math.max(0, seconds) : undefined;
+}
 
 /** Refused before it ran: the gateway or the watchdog turned it away, the function never saw it. */
 const refusedUnrun = (status: number, body: unknown) => status === 429 || (status === 503 && !ErrorBody.safeParse(body).success);
@@ -69,6 +91,7 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
   const retries = options.retries ?? 2;
   const timeoutMs = options.timeoutMs ?? 2_500;
   const budgetMs = options.budgetMs ?? timeoutMs * (retries + 1);
+  const retryRefusals = options.retryRefusals ?? true;
   const passThrough = new Set(options.passThrough ?? [404, 409]);
   const http: Got = got.extend({
     prefixUrl: options.baseUrl.replace(/\/+$/, ''),
@@ -78,11 +101,13 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
     responseType: 'text',
   });
 
-  type Attempt<T> = { ok: true; value: T } | { ok: false; failure: ShopError; retryable: boolean; waitMs?: number };
+  type Attempt<T> = { ok: true; value: T } | { ok: false; failure: ShopError; retryable: boolean; waitMs?: number; timedOut?: boolean };
 
   async function attempt<T>(fn: string, request: FunctionCall, schema: z.ZodType<T>, deadline: number): Promise<Attempt<T>> {
     const started = process.hrtime.bigint();
     const observe = (status: number) => options.onCall?.(fn, status, Number(process.hrtime.bigint() - started) / 1e9);
+    const left = deadline - Date.now();
+    const timeout = Math.max(1, Math.min(timeoutMs, left));
     let response: Response<string>;
     try {
       response = await http(`function/${fn}`, {
@@ -90,27 +115,26 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
         searchParams: request.query ? definedOnly(request.query) : undefined,
         json: request.body,
         headers: { ...request.headers, ...(request.callId ? { 'x-call-id': request.callId } : {}) },
-        timeout: { request: Math.max(1, Math.min(timeoutMs, deadline - Date.now())) },
+        timeout: { request: timeout },
       });
     } catch (error) {
       observe(0);
-      return { ok: false, failure: unavailable(`${fn} could not be reached`, { function: fn, reason: (error as Error).message }), retryable: request.idempotent === true };
+      const timedOut = (error as { code?: unknown }).code === 'ETIMEDOUT';
+      const details: CallFailure = { function: fn, status: 0, ...(timedOut && timeout >= left ? { outOfTime: true } : {}) };
+      return { ok: false, failure: unavailable(`${fn} could not be reached`, { ...details, reason: (error as Error).message }), retryable: request.idempotent === true, timedOut };
     }
-    observe(response.statusCode);
+    const status = response.statusCode;
+    observe(status);
     const parsed = parseJson(response.body);
-    if (response.statusCode >= 200 && response.statusCode < 300) {
+    if (status >= 200 && status < 300) {
       const result = schema.safeParse(parsed);
       if (result.success) return { ok: true, value: result.data };
-      throw unavailable(`${fn} sent an answer the shop does not understand`, { function: fn });
+      throw unavailable(`${fn} sent an answer the shop does not understand`, { function: fn, status } satisfies CallFailure);
     }
-    const waitMs = retryAfterMs(response);
-    const refused = refusedUnrun(response.statusCode, parsed);
-    return {
-      ok: false,
-      failure: fromErrorResponse(fn, response.statusCode, parsed, passThrough, refused ? waitMs : undefined),
-      retryable: RETRIED.has(response.statusCode) && (refused || request.idempotent === true),
-      ...(waitMs === undefined ? {} : { waitMs }),
-    };
+    const waitS = REFUSALS.has(status) ? retryAfterSeconds(response.headers['retry-after']) : undefined;
+    const refused = refusedUnrun(status, parsed);
+    const retryable = REFUSALS.has(status) ? retryRefusals && (refused || request.idempotent === true) : FAILURES.has(status) && request.idempotent === true;
+    return { ok: false, failure: fromErrorResponse(fn, status, parsed, passThrough, waitS), retryable, ...(waitS === undefined ? {} : { waitMs: waitS * 1000 }) };
   }
 
   return {
@@ -121,12 +145,15 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
         if (outcome.ok) return outcome.value;
         if (!outcome.retryable || n >= retries) throw outcome.failure;
         const pause = Math.max(Math.random() * Math.min(CAP_MS, BASE_MS * 2 ** n), outcome.waitMs ?? 0);
-        if (Date.now() + pause + MIN_ATTEMPT_MS > deadline) throw outcome.failure;
+        if (Date.now() + pause + MIN_ATTEMPT_MS > deadline) throw outcome.timedOut ? outOfTime(outcome.failure) : outcome.failure;
         await new Promise((resolve) => setTimeout(resolve, pause));
       }
     },
   };
 }
+
+/** A failure the call's deadline ended: no time was left for another attempt. */
+const outOfTime = (failure: ShopError): ShopError => ({ ...failure, details: { ...(failure.details as CallFailure), outOfTime: true } });
 
 export interface InventoryClient {
   reserve(orderId: string, items: readonly OrderLineRequest[], callId?: string): Promise<Reservation>;
@@ -162,16 +189,23 @@ export function parseJson(text: string): unknown {
 }
 
 /**
- * The caller's view of a failed answer. A refusal of a call that never ran says so
- * (`refused: true`), with how long it asked the caller to wait: nothing happened, and the
- * caller may answer "busy" without anything to undo.
+ * The caller's view of a failed answer: the upstream error itself for the statuses the caller
+ * passes on; otherwise a dependency failure whose details (CallFailure) say whether the call was
+ * refused before it ran (nothing happened: the caller may answer "busy" with nothing to undo) and
+ * how long the refusal asked to wait.
  */
-function fromErrorResponse(fn: string, status: number, body: unknown, passThrough: ReadonlySet<number>, refusedRetryAfterMs?: number): ShopError {
+function fromErrorResponse(fn: string, status: number, body: unknown, passThrough: ReadonlySet<number>, waitS?: number): ShopError {
   const error = ErrorBody.safeParse(body);
   if (error.success && passThrough.has(status)) {
     const { code, message, details } = error.data.error;
     return shopError(status, code as ErrorCode, message, details);
   }
-  const refused = refusedUnrun(status, body) ? { refused: true, ...(refusedRetryAfterMs === undefined ? {} : { retryAfterSeconds: Math.ceil(refusedRetryAfterMs / 1000) }) } : {};
-  return unavailable(`${fn} answered ${status}`, { function: fn, status, ...(error.success ? { code: error.data.error.code } : {}), ...refused });
+  const details: CallFailure = {
+    function: fn,
+    status,
+    ...(error.success ? { code: error.data.error.code, ...(error.data.error.details === undefined ? {} : { upstream: error.data.error.details }) } : {}),
+    ...(refusedUnrun(status, body) ? { refused: true } : {}),
+    ...(waitS === undefined ? {} : { retryAfterSeconds: waitS }),
+  };
+  return unavailable(`${fn} answered ${status}`, details);
 }

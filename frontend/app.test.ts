@@ -8,7 +8,8 @@ import type { ReplyFnContext, ReplyFnResult } from 'nock';
 import type { AddressInfo } from 'node:net';
 import { createStorefront, type StorefrontConfig } from './app';
 import { storefrontConfig } from './server';
-import { CATALOG_TTL_MS, createShopClient, retryAfterSeconds } from './shop-client';
+import { retryAfterSeconds } from '../core/gateway';
+import { CATALOG_TTL_MS, createShopClient, shopperRetryAfter } from './shop-client';
 import { product } from '../test/support/fixtures';
 import { useNock } from '../test/support/nock';
 
@@ -92,12 +93,12 @@ describe('shop client', () => {
 
   it('reads Retry-After in seconds or as a date, and holds it to 1-30 s', () => {
     const now = Date.parse('2026-01-01T00:00:00Z');
-    expect(retryAfterSeconds('12', now)).toBe(12);
-    expect(retryAfterSeconds('0', now)).toBe(1);
-    expect(retryAfterSeconds('Thu, 01 Jan 2026 00:00:05 GMT', now)).toBe(5);
-    expect(retryAfterSeconds('Thu, 01 Jan 2026 01:00:00 GMT', now)).toBe(30);
-    expect(retryAfterSeconds(undefined, now)).toBe(2);
-    expect(retryAfterSeconds('soon', now)).toBe(2);
+    expect(shopperRetryAfter(retryAfterSeconds('12', now))).toBe(12);
+    expect(shopperRetryAfter(retryAfterSeconds('0', now))).toBe(1);
+    expect(shopperRetryAfter(retryAfterSeconds('Thu, 01 Jan 2026 00:00:05 GMT', now))).toBe(5);
+    expect(shopperRetryAfter(retryAfterSeconds('Thu, 01 Jan 2026 01:00:00 GMT', now))).toBe(30);
+    expect(shopperRetryAfter(retryAfterSeconds(undefined, now))).toBe(2);
+    expect(shopperRetryAfter(retryAfterSeconds('soon', now))).toBe(2);
   });
 
   it('sends the Idempotency-Key with an order and gives up after timeouts', async () => {
