@@ -17,8 +17,9 @@
 import { createHash } from 'node:crypto';
 import { emptyCart, linesTotal } from './cart';
 import { conflict, notFound, shopError, toShopError, type ShopError } from './errors';
+import { DEFAULT_EXEC_TIMEOUT_MS, parseDuration } from './duration';
 import type { Call } from './fn';
-import { createInventoryClient, type InventoryClient } from './gateway';
+import { createInventoryClient, type CallFailure, type InventoryClient } from './gateway';
 import { sellStock, undoHolds } from './inventory';
 import { SECRET_NAMES, readSecret } from './secrets';
 import type { Customer, Order, OrderStatus, Reservation } from './schemas';
@@ -29,12 +30,24 @@ export interface CheckoutDeps {
   inventory: InventoryClient;
   now: () => string;
   callId?: string;
+  /** When the checkout must have its stock (ms since the epoch): the call to inventory-reserve, retries included, ends by then. */
+  deadline?: number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+/**
+ * The part of order-create's exec_timeout the reservation may use: the rest (a quarter, at most
+ * 2 s) is kept to write the decision and give back stock, so that the watchdog never cuts a
+ * checkout off half-way.
+ */
+export function reservationBudgetMs(execTimeoutMs: number): number {
+  return execTimeoutMs - Math.min(2_000, execTimeoutMs / 4);
 }
 
 export async function checkoutDeps(call: Call): Promise<CheckoutDeps> {
   const inventory = inventoryClient(process.env.GATEWAY_URL || 'http://gateway.openfaas:8080');
-  return { store: await call.store(), inventory, now: call.now, callId: call.callId, log: call.log };
+  const deadline = Date.now() + reservationBudgetMs(parseDuration(process.env.exec_timeout, DEFAULT_EXEC_TIMEOUT_MS));
+  return { store: await call.store(), inventory, now: call.now, callId: call.callId, deadline, log: call.log };
 }
 
 const clients = new Map<string, InventoryClient>();
@@ -62,9 +75,19 @@ const sameCustomer = (a: Customer, b: Customer) => a.name === b.name && a.email 
 /** The answer a failed order gives, on the first attempt and on every replay. */
 export function failureError(order: Order): ShopError {
   const f = order.failure ?? { code: 'ORDER_FAILED', message: 'The order failed' };
+  if (f.code === 'BUSY') return { ...shopError(503, 'BUSY', f.message, { orderId: order.id }), retryAfterSeconds: BUSY_RETRY_AFTER_S };
   const status = f.code === 'DEPENDENCY_UNAVAILABLE' || f.code === 'NOT_CONFIGURED' ? 503 : 409;
   return shopError(status, f.code as ShopError['code'], f.message, { orderId: order.id, ...(f.details === undefined ? {} : { reasons: f.details }) });
 }
+
+/** Retry-After of a checkout refused because the inventory turned it away for load until its deadline. */
+const BUSY_RETRY_AFTER_S = 2;
+
+/** The inventory refused the reservation for load (429, or 503 from the gateway) every time it was asked within the deadline. */
+const refusedForLoad = (failure: ShopError) => {
+  const details = failure.details as CallFailure | undefined;
+  return failure.code === 'DEPENDENCY_UNAVAILABLE' && (details?.status === 429 || details?.refused === true);
+};
 
 export async function placeOrder(
   deps: CheckoutDeps,
@@ -85,7 +108,7 @@ export async function placeOrder(
 
   let reservation: Reservation;
   try {
-    reservation = await deps.inventory.reserve(id, requested, deps.callId);
+    reservation = await deps.inventory.reserve(id, requested, { callId: deps.callId, deadline: deps.deadline });
   } catch (error) {
     return failCheckout(deps, draft, toShopError(error), request.customer);
   }
@@ -138,7 +161,8 @@ async function decideOrUndo(deps: CheckoutDeps, order: Order, reservation: Reser
  * failure cannot be written, nothing is decided: a retry with the same key completes the checkout.
  */
 async function failCheckout(deps: CheckoutDeps, draft: Omit<Order, 'status' | 'items' | 'totalCents' | 'updatedAt'>, failure: ShopError, customer: Customer): Promise<never> {
-  const failed: Order = { ...draft, status: 'failed', items: [], totalCents: 0, updatedAt: deps.now(), failure: failureRecord(failure) };
+  const record = refusedForLoad(failure) ? { code: 'BUSY', message: 'The shop is too busy to take this order now; nothing was charged. Try again in a moment' } : failureRecord(failure);
+  const failed: Order = { ...draft, status: 'failed', items: [], totalCents: 0, updatedAt: deps.now(), failure: record };
   const { decided, decision } = await deps.store.decideOrder(failed, {}).catch(() => {
     throw failure;
   });

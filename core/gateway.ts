@@ -41,7 +41,7 @@ export interface GatewayOptions {
   baseUrl: string;
   /** Per attempt. */
   timeoutMs?: number;
-  /** Retries at most, within the deadline. */
+  /** Retries after a failure (no answer, 502, 504...) at most, within the deadline; a refusal is retried while the deadline allows. */
   retries?: number;
   /** A call's deadline when the caller gives none: this long after it starts. */
   budgetMs?: number;
@@ -74,6 +74,8 @@ const BASE_MS = 50;
 const CAP_MS = 1_000;
 /** An attempt with less time than this left is not started. */
 const MIN_ATTEMPT_MS = 100;
+/** Attempts of one call at most, refusals included. */
+const ATTEMPTS = 10;
 const REFUSALS = new Set([429, 503]);
 const FAILURES = new Set([408, 502, 504]);
 
@@ -101,7 +103,7 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
     responseType: 'text',
   });
 
-  type Attempt<T> = { ok: true; value: T } | { ok: false; failure: ShopError; retryable: boolean; waitMs?: number; timedOut?: boolean };
+  type Attempt<T> = { ok: true; value: T } | { ok: false; failure: ShopError; retryable: boolean; refused?: boolean; waitMs?: number; timedOut?: boolean };
 
   async function attempt<T>(fn: string, request: FunctionCall, schema: z.ZodType<T>, deadline: number): Promise<Attempt<T>> {
     const started = process.hrtime.bigint();
@@ -134,16 +136,17 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
     const waitS = REFUSALS.has(status) ? retryAfterSeconds(response.headers['retry-after']) : undefined;
     const refused = refusedUnrun(status, parsed);
     const retryable = REFUSALS.has(status) ? retryRefusals && (refused || request.idempotent === true) : FAILURES.has(status) && request.idempotent === true;
-    return { ok: false, failure: fromErrorResponse(fn, status, parsed, passThrough, waitS), retryable, ...(waitS === undefined ? {} : { waitMs: waitS * 1000 }) };
+    return { ok: false, failure: fromErrorResponse(fn, status, parsed, passThrough, waitS), retryable, refused, ...(waitS === undefined ? {} : { waitMs: waitS * 1000 }) };
   }
 
   return {
     async call<T>(fn: string, request: FunctionCall, schema: z.ZodType<T>): Promise<T> {
       const deadline = request.deadline ?? Date.now() + budgetMs;
-      for (let n = 0; ; n++) {
+      for (let n = 0, failures = 0; ; n++) {
         const outcome = await attempt(fn, request, schema, deadline);
         if (outcome.ok) return outcome.value;
-        if (!outcome.retryable || n >= retries) throw outcome.failure;
+        // Refusals are tried again as long as the deadline allows (ATTEMPTS at most), other failures `retries` times.
+        if (!outcome.retryable || n + 1 >= ATTEMPTS || (!outcome.refused && ++failures > retries)) throw outcome.failure;
         const pause = Math.max(Math.random() * Math.min(CAP_MS, BASE_MS * 2 ** n), outcome.waitMs ?? 0);
         if (Date.now() + pause + MIN_ATTEMPT_MS > deadline) throw outcome.timedOut ? outOfTime(outcome.failure) : outcome.failure;
         await new Promise((resolve) => setTimeout(resolve, pause));
@@ -156,22 +159,22 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
 const outOfTime = (failure: ShopError): ShopError => ({ ...failure, details: { ...(failure.details as CallFailure), outOfTime: true } });
 
 export interface InventoryClient {
-  reserve(orderId: string, items: readonly OrderLineRequest[], callId?: string): Promise<Reservation>;
+  reserve(orderId: string, items: readonly OrderLineRequest[], call?: { callId?: string; deadline?: number }): Promise<Reservation>;
   release(orderId: string, callId?: string): Promise<Release>;
 }
 
 /** The internal inventory functions, called with the shop-internal-token (read on each call, so a rotated secret applies at once). */
 export function createInventoryClient(options: GatewayOptions & { token: () => string | undefined }): InventoryClient {
   const gateway = createGatewayClient({ ...options, passThrough: [404, 409] });
-  const post = <T>(fn: string, body: unknown, schema: z.ZodType<T>, callId?: string) => {
+  const post = <T>(fn: string, body: unknown, schema: z.ZodType<T>, call: { callId?: string; deadline?: number } = {}) => {
     const token = options.token();
     if (!token) throw shopError(503, 'NOT_CONFIGURED', 'The shop-internal-token secret is not mounted');
     // Both are idempotent per order id, so a lost answer can safely be asked for again.
-    return gateway.call(fn, { method: 'POST', body, headers: { authorization: `Bearer ${token}` }, callId, idempotent: true }, schema);
+    return gateway.call(fn, { method: 'POST', body, headers: { authorization: `Bearer ${token}` }, ...call, idempotent: true }, schema);
   };
   return {
-    reserve: (orderId, items, callId) => post('inventory-reserve', { orderId, items }, Reservation, callId),
-    release: (orderId, callId) => post('inventory-release', { orderId }, Release, callId),
+    reserve: (orderId, items, call) => post('inventory-reserve', { orderId, items }, Reservation, call),
+    release: (orderId, callId) => post('inventory-release', { orderId }, Release, { callId }),
   };
 }
 

@@ -46,8 +46,8 @@ export interface GatewayOptions {
   autoscaler?: Autoscaler;
   /** Fault injection, for reliability tests; absent in normal runs. */
   faults?: Faults;
-  waitForReplicaMs: number;
-  upstreamTimeoutMs: number;
+  /** How long a call waits in line when every replica is busy, and for a replica to become ready (runtime/invoke.ts). */
+  admission: { busyWaitMs: number; noneReadyWaitMs: number };
   /** Where async calls' results may be POSTed (runtime/callbacks.ts). */
   callbacks: CallbackPolicy;
   /** Largest body an async call may carry (the functions' MAX_RAW_SIZE). */
@@ -157,8 +157,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const invokeDeps = {
     replicasOf: (name: string) => provider.replicasOf(name),
     agent,
-    waitForReplicaMs: options.waitForReplicaMs,
-    upstreamTimeoutMs: options.upstreamTimeoutMs,
+    admission: options.admission,
     faults: options.faults,
     started: (name: string) => {
       let child = startedBy.get(name);

@@ -6,7 +6,7 @@
  * initial one up to the maximum; a Retry-After on a 429 or 503 sets the wait instead (never below
  * the initial wait). After the last attempt the call is kept as a dead letter.
  */
-import { parseDuration } from './watchdog';
+import { parseDuration } from '../core/duration';
 
 export interface RetryPolicy {
   /** Attempts in all, the first included. */

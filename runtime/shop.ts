@@ -32,7 +32,6 @@ import { BASIC_AUTH_FILE, SCALER_PASSWORD_FILE, SecretFiles, ensureLocalSecrets 
 import { readStack, type StackFile } from './stack';
 import { StoreWriteCheck } from './store-health';
 import type { FunctionReplicas, SupervisorOptions } from './supervisor';
-import { parseDuration } from './watchdog';
 
 export interface ShopOptions {
   port?: number;
@@ -65,6 +64,8 @@ export interface ShopOptions {
   storeCheckEveryMs?: number;
   /** The async queue's retries (QUEUE_MAX_ATTEMPTS...; OpenFaaS Pro's by default) and bound (QUEUE_MAX_PENDING, 1000). */
   queue?: { retry?: Partial<RetryPolicy>; maxPending?: number };
+  /** How long a call waits in line for a busy function, and for a replica to become ready (runtime/invoke.ts); GATEWAY_BUSY_WAIT_MS, GATEWAY_REPLICA_WAIT_MS. */
+  admission?: Partial<{ busyWaitMs: number; noneReadyWaitMs: number }>;
 }
 
 export interface RunningShop {
@@ -189,7 +190,6 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
     return { ready: all.filter((fn) => fn.availableReplicas > 0).length, total: all.length };
   });
   const memory = new MemoryWatcher(() => provider.allReplicas(), options.memoryCheckEveryMs ?? 1_000);
-  const execTimeouts = Object.values(stack.functions).map((fn) => parseDuration(fn.environment?.exec_timeout, 10_000));
   const gateway = await startGateway({
     port: options.port ?? Number(env.GATEWAY_PORT ?? 8080),
     basicAuthPassword: secrets[BASIC_AUTH_FILE] as string,
@@ -199,8 +199,7 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
     queue,
     autoscaler,
     faults,
-    waitForReplicaMs: 20_000,
-    upstreamTimeoutMs: Math.max(...execTimeouts) + 5_000,
+    admission: { busyWaitMs: Number(env.GATEWAY_BUSY_WAIT_MS) || 1_000, noneReadyWaitMs: Number(env.GATEWAY_REPLICA_WAIT_MS) || 5_000, ...options.admission },
     maxAsyncBodyBytes: 1024 * 1024,
     callbacks,
     version: { release: (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version, sha: 'local' },

@@ -19,6 +19,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { heapLimitMb, type Watched } from './oom';
 import { Probe, type ProbeTimings } from './probes';
+import { WaitingLine } from './waiting-line';
+import { DEFAULT_EXEC_TIMEOUT_MS, parseDuration } from '../core/duration';
 import type { ToReplica, ToSupervisor } from './replica';
 
 export interface ReplicaSpec {
@@ -128,9 +130,20 @@ export class Replica implements Watched {
   }
 
   /** The gateway is done with one of its calls. */
+  /** max_inflight of its spec: the calls its watchdog takes at once (0: no limit). */
+  get maxInflight(): number {
+    return Number(this.spec.env.max_inflight) || 0;
+  }
+
+  /** Ready, with room for one more call under its max_inflight. */
+  get hasRoom(): boolean {
+    return this.state === 'ready' && (this.maxInflight === 0 || this.inflight < this.maxInflight);
+  }
+
   release(): void {
     this.inflight--;
     if (this.inflight === 0) this.idle?.();
+    this.onChange();
   }
 
   /** Over its memory limit: killed at once, as the kernel's OOM killer does. */
@@ -223,6 +236,9 @@ export class Replica implements Watched {
   }
 }
 
+/** Calls that wait at most for a function with no ready replica; more are refused at once. */
+const NONE_READY_LINE = 1_000;
+
 /** How a rollout ended: its replicas took calls, a newer update or a removal replaced it, or time ran out. */
 export type Rollout = 'ready' | 'replaced' | 'timeout';
 
@@ -230,6 +246,7 @@ export type Rollout = 'ready' | 'replaced' | 'timeout';
 export class FunctionReplicas {
   private readonly replicas: Replica[] = [];
   private readonly listeners = new Set<() => void>();
+  private readonly line = new WaitingLine<Replica>();
   private cursor = 0;
   private started = 0;
   private stopped = false;
@@ -249,6 +266,11 @@ export class FunctionReplicas {
 
   available(): number {
     return this.replicas.filter((r) => r.state === 'ready').length;
+  }
+
+  /** exec_timeout of the current spec: how long its watchdog lets a call run. */
+  get execTimeoutMs(): number {
+    return parseDuration(this.spec.env.exec_timeout, DEFAULT_EXEC_TIMEOUT_MS);
   }
 
   /** Resident memory of the running replicas, as last sampled. */
@@ -317,12 +339,12 @@ export class FunctionReplicas {
     await Promise.all(replicas.map((r) => r.drain()));
   }
 
-  /** The next ready replica, round robin; the caller releases it when its call is done. */
+  /** The next ready replica with room for a call, round robin; the caller releases it when its call is done. */
   pick(): Replica | undefined {
     const count = this.replicas.length;
     for (let tried = 0; tried < count; tried++) {
       const replica = this.replicas[this.cursor++ % count] as Replica;
-      if (replica.state !== 'ready') continue;
+      if (!replica.hasRoom) continue;
       replica.inflight++;
       replica.served++;
       return replica;
@@ -330,13 +352,23 @@ export class FunctionReplicas {
     return undefined;
   }
 
-  /** A ready replica, waiting up to `timeoutMs` for one to come up (it is starting, restarting, or not ready). */
-  async whenAvailable(timeoutMs: number): Promise<Replica | undefined> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const replica = this.pick();
-      if (replica || this.replicas.length === 0 || !(await this.nextChange(deadline - Date.now()))) return replica;
-    }
+  /**
+   * A replica for a call, or why there is none. When every ready replica is at its max_inflight
+   * the call waits in line for a free slot up to `limits.busyWaitMs`; the line is no longer than
+   * the function's slots (about one call's time to wait), and a call beyond it is refused at
+   * once. When no replica is ready (starting, restarting, failing its readiness probe) it waits
+   * up to `limits.noneReadyWaitMs` for one.
+   */
+  async admit(limits: { busyWaitMs: number; noneReadyWaitMs: number }): Promise<Replica | 'busy' | 'none-ready'> {
+    const replica = this.pick();
+    if (replica) return replica;
+    const ready = this.replicas.filter((r) => r.state === 'ready');
+    if (ready.length > 0) {
+      const slots = ready.reduce((sum, r) => sum + r.maxInflight, 0);
+      if (this.line.length >= slots) return 'busy';
+    } else if (this.replicas.length === 0 || this.line.length >= NONE_READY_LINE) return 'none-ready';
+    const given = await this.line.wait(ready.length > 0 ? limits.busyWaitMs : limits.noneReadyWaitMs);
+    return given ?? (this.available() > 0 ? 'busy' : 'none-ready');
   }
 
   broadcast(message: ToReplica): void {
@@ -363,6 +395,12 @@ export class FunctionReplicas {
 
   private changed(): void {
     for (const wake of this.listeners) wake();
+    // A slot freed or a replica ready: the calls in line take it in turn.
+    while (this.line.length > 0) {
+      const replica = this.pick();
+      if (!replica) break;
+      if (!this.line.give(replica)) replica.release();
+    }
   }
 
   private add(): void {

@@ -5,7 +5,8 @@
 import http, { type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { humanSize, requestLine } from './request-log';
-import { parseDuration, watchdog, watchdogOptions, type Watchdog } from './watchdog';
+import { parseDuration } from '../core/duration';
+import { watchdog, watchdogOptions, type Watchdog } from './watchdog';
 
 /** What the watchdog served in the test logged. */
 let logged: string[] = [];

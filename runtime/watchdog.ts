@@ -11,6 +11,7 @@
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { requestLine } from './request-log';
+import { DEFAULT_EXEC_TIMEOUT_MS, parseDuration } from '../core/duration';
 
 export interface WatchdogOptions {
   execTimeoutMs: number;
@@ -29,22 +30,6 @@ export interface Watchdog {
   drain(): Promise<void>;
 }
 
-/** Go durations as the watchdog reads them: "10s", "1m30s", "500ms"; a bare number is seconds. */
-export function parseDuration(text: string | undefined, fallbackMs: number): number {
-  if (!text) return fallbackMs;
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  let consumed = 0;
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
-  for (let match = re.exec(text); match; match = re.exec(text)) {
-    total += Number(match[1]) * (units[match[2] as string] ?? 0);
-    consumed = re.lastIndex;
-  }
-  return consumed === text.length && total > 0 ? total : fallbackMs;
-}
-
-export const DEFAULT_EXEC_TIMEOUT_MS = 10_000;
 
 /** The watchdog's settings from a function's environment (stack.yml `environment`). */
 export function watchdogOptions(env: Record<string, string | undefined>): WatchdogOptions {

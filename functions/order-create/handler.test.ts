@@ -16,6 +16,8 @@ import { anOrder } from '../../test/support/orders';
 
 // A write that finds the database locked by another process gives up after this long (503).
 process.env.SQLITE_BUSY_TIMEOUT_MS = '200';
+// The watchdog's exec_timeout: a checkout's reservation, refusals retried included, ends 0.75 s before it.
+process.env.exec_timeout = '3s';
 
 const GATEWAY = 'http://gateway.test:8080';
 // The scripted inventory answers do real store work: a busy machine must not turn them into timeouts.
@@ -140,8 +142,9 @@ describe('order-create', () => {
   });
 
   it.each([
-    ['keeps answering 503', (s: Interceptor) => s.times(3).reply(503, 'busy')],
-    ['times out', (s: Interceptor) => s.times(3).delay(TIMEOUT_MS + 500).reply(200, {})],
+    ['keeps answering 502', (s: Interceptor) => s.times(3).reply(502, 'bad gateway')],
+    // Each attempt waits for the answer until the order's deadline: two fit in its 2.25 s.
+    ['times out', (s: Interceptor) => s.times(2).delay(TIMEOUT_MS + 500).reply(200, {})],
     ['sends a malformed answer', (s: Interceptor) => s.reply(200, '{"orderId": 12')],
     ['answers 401 (misconfigured token)', (s: Interceptor) => s.reply(401, { error: { code: 'UNAUTHENTICATED', message: 'no' } })],
   ])('releases the reservation and answers 503 when the inventory %s', async (_name, reply) => {
@@ -170,12 +173,43 @@ describe('order-create', () => {
     scope.done();
   });
 
+  it('retries a reservation refused for load (429) after its Retry-After, and confirms the order', async () => {
+    const shopperId = await shopperWithCart();
+    const key = newIdempotencyKey();
+    const scope = nock(GATEWAY)
+      .post('/function/inventory-reserve').times(4).reply(429, 'Every replica of inventory-reserve is busy', { 'retry-after': '0' })
+      .post('/function/inventory-reserve').reply(200, reserved(orderIdFor(shopperId, key), 1250));
+    const res = await checkout(shopperId, key);
+    expect([res.status, res.json.status]).toEqual([201, 'confirmed']);
+    scope.done();
+  });
+
+  it('fails an order whose reservation is refused until its deadline: 503 BUSY with Retry-After, its stock released, the cart kept', async () => {
+    const shopperId = await shopperWithCart();
+    const key = newIdempotencyKey();
+    const orderId = orderIdFor(shopperId, key);
+    // Refused for a second each time: within the 2.25 s the order has, a few attempts, then it gives up.
+    let attempts = 0;
+    nock(GATEWAY).post('/function/inventory-reserve').times(10).reply(() => (attempts++, [429, 'busy', { 'retry-after': '1' }]));
+    const release = nock(GATEWAY).post('/function/inventory-release', { orderId }).reply(200, { orderId, released: [] });
+    const res = await checkout(shopperId, key);
+    expect([res.status, res.headers.get('retry-after'), res.json.error.code, res.json.error.details]).toEqual([503, '2', 'BUSY', { orderId }]);
+    release.done();
+    // More than one attempt, and fewer than the ten allowed: the deadline ended them.
+    expect(attempts).toBeGreaterThan(1);
+    expect(attempts).toBeLessThan(10);
+    expect((await (await testStore()).getOrder(orderId))?.status).toBe('failed');
+    expect((await (await testStore()).getCart(shopperId)).lines).toHaveLength(1);
+    const replay = await checkout(shopperId, key);
+    expect([replay.status, replay.headers.get('retry-after'), replay.json]).toEqual([503, '2', res.json]);
+  });
+
   it('fails the order even when the release cannot get through; a replay answers the same failure', async () => {
     const shopperId = await shopperWithCart();
     const key = newIdempotencyKey();
     const orderId = orderIdFor(shopperId, key);
-    nock(GATEWAY).post('/function/inventory-reserve').times(3).reply(503, 'down');
-    const release = nock(GATEWAY).post('/function/inventory-release').times(3).reply(503, 'down');
+    nock(GATEWAY).post('/function/inventory-reserve').times(3).reply(502, 'down');
+    const release = nock(GATEWAY).post('/function/inventory-release').times(3).reply(502, 'down');
     const first = await checkout(shopperId, key);
     expect(first.status).toBe(503);
     release.done();
