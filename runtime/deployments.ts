@@ -80,14 +80,18 @@ export function validateDeployment(d: FunctionDeployment): string | undefined {
  * (DATA_DIR, SECRETS_DIR, FUNCTION_HANDLER...) would point a replica at another database, other
  * secrets or another file to load. In the cluster a container bounds what these reach; here a
  * replica is a process of the runtime's user, so they are refused (the local runtime's rule).
+ * NODE_ENV is allowed: it picks a mode (stack.yml sets `production`, so Express answers errors
+ * without a stack trace) and runs nothing.
  */
 const RESERVED_ENV_PREFIXES = ['NODE_', 'LD_', 'DYLD_', 'OPENSSL_'];
+const ALLOWED_ENV = ['NODE_ENV'];
 const RESERVED_ENV = ['PATH', 'HOME', 'TZ', 'DATA_DIR', 'SECRETS_DIR', 'FUNCTION_HANDLER', 'SHOP_FAULT_INJECTION', 'MONGO_URL', 'MONGO_DB'];
 
 /** The first envVar a deployment may not set, with why, as the message after "validation failed: "; or undefined. */
 export function reservedEnvVar(envVars: Record<string, string> | null | undefined): string | undefined {
   for (const name of Object.keys(envVars ?? {})) {
     const upper = name.toUpperCase();
+    if (ALLOWED_ENV.includes(upper)) continue;
     if (RESERVED_ENV.includes(upper) || RESERVED_ENV_PREFIXES.some((p) => upper.startsWith(p))) {
       return `envVars: ${name} cannot be set by a deployment (reserved: ${RESERVED_ENV_PREFIXES.map((p) => `${p}*`).join(', ')}, ${RESERVED_ENV.join(', ')})`;
     }
