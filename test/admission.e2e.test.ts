@@ -6,15 +6,8 @@
  * OpenFaaS counts them. Each case is ordered by events (a call held at the gateway, a replica
  * out of the rotation), never timed.
  */
-import { join } from 'node:path';
-import { ROOT } from '../runtime/build';
-import { deploymentFromStack } from '../runtime/deployments';
-import { readStack } from '../runtime/stack';
 import { parseMetrics, sampleValue } from './support/metrics';
 import { startTestShop, type TestShop } from './support/shop';
-
-const stack = readStack(join(ROOT, 'stack.yml'), {});
-const fromStack = (name: string) => deploymentFromStack(name, stack.functions[name] as NonNullable<(typeof stack.functions)[string]>);
 
 async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
   while (!(await condition())) await new Promise((r) => setTimeout(r, 20));
@@ -29,18 +22,15 @@ describe('admission at the gateway', () => {
   const call = (name: string, query: string) => fetch(`${t.shop.url}/function/${name}?${query}`).then(async (res) => ({ status: res.status, retryAfter: res.headers.get('retry-after'), text: await res.text() }));
 
   beforeAll(async () => {
-    // A short line and a short wait for a ready replica; readiness probed every 300 ms, out at the first failure.
+    // Every replica takes one call at a time (max_inflight, as stack.yml sets it for the checkout's
+    // functions); a short line and a short wait for a ready replica; readiness probed every 300 ms,
+    // out at the first failure.
     const probe = { initialDelayMs: 200, periodMs: 300, timeoutMs: 1_000, successThreshold: 1 };
-    t = await startTestShop({ faults: true, admission: { busyWaitMs: 200, noneReadyWaitMs: 300 }, probes: { readiness: { ...probe, failureThreshold: 1 }, liveness: { ...probe, failureThreshold: 1_000 } } });
+    t = await startTestShop({ faults: true, functionEnv: { max_inflight: '1' }, admission: { busyWaitMs: 200, noneReadyWaitMs: 300 }, probes: { readiness: { ...probe, failureThreshold: 1 }, liveness: { ...probe, failureThreshold: 1_000 } } });
   });
   afterAll(() => t.stop());
 
   it('serves what fits under max_inflight and refuses the rest at once with 429 and Retry-After, counted as OpenFaaS counts them', async () => {
-    // inventory-get redeployed as faas-cli deploy would, with one call at a time per replica.
-    const deployment = fromStack('inventory-get');
-    const generation = (t.shop.provider.replicasOf('inventory-get')?.generation ?? 0) + 1;
-    expect((await system('/system/functions', { method: 'PUT', body: { ...deployment, envVars: { ...deployment.envVars, max_inflight: '1' } } })).status).toBe(202);
-    await until(() => t.shop.provider.replicasOf('inventory-get')?.instances.every((r) => r.generation === generation && r.state === 'ready') === true);
     // The first call is held at the gateway for 10 s once admitted, keeping the only slot.
     expect((await system('/system/faults', { body: { functions: { 'inventory-get': { delayMs: 10_000, times: 1 } } } })).status).toBe(200);
     const held = call('inventory-get', 'id=gooseneck-kettle');

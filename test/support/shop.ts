@@ -64,7 +64,11 @@ export async function startTestShop(
   const dataDir = extra.dataDir ?? join(dir, 'data');
   await prepare?.(dataDir);
   const probes = { readiness: FAAS_NETES_PROBES.readiness, liveness: { ...FAAS_NETES_PROBES.liveness, failureThreshold: 30 } };
-  const options: ShopOptions = { port: 0, dataDir, secretsDir: join(dir, 'secrets'), sweepEveryMs: 0, autoscale: false, echoFunctionLogs: false, restartDelayMs: 200, probes, ...shopOptions };
+  // Suites send bursts of a hundred checkouts at once to prove what holds under contention, as no
+  // client that honours Retry-After would: their replicas take every call (max_inflight 0), and
+  // test/admission.e2e.test.ts sets its own to prove the refusals.
+  const functionEnv = { max_inflight: '0', ...shopOptions.functionEnv };
+  const options: ShopOptions = { port: 0, dataDir, secretsDir: join(dir, 'secrets'), sweepEveryMs: 0, autoscale: false, echoFunctionLogs: false, restartDelayMs: 200, probes, ...shopOptions, functionEnv };
   const shop = await startShop(options);
   // A restart comes back on the same address, as the cluster's gateway would.
   options.port = Number(new URL(shop.url).port);
