@@ -17,6 +17,7 @@ import { isShopError, type ShopError } from '../core/errors';
 import { logger } from '../core/log';
 import { Customer, IdempotencyKey, MAX_LINE_QUANTITY, OrderId, ProductId } from '../core/schemas';
 import { mountAdmin, type LoginThrottle } from './admin';
+import { localHistory } from './history';
 import { placeholderSvg } from './placeholder';
 import { createSessions } from './session';
 import { createShopClient, type ShopClient } from './shop-client';
@@ -326,7 +327,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
   );
 
   const system = config.gatewayCredentials ? createSystemClient({ gatewayUrl: config.scalerUrl ?? config.gatewayUrl, credentials: config.gatewayCredentials, timeoutMs: config.gatewayTimeoutMs }) : undefined;
-  mountAdmin(app, { shop, system, functionSeconds, loginThrottle: config.loginThrottle, flash: (req, res, text, kind = 'success') => sessions.flash(req, res, { kind, text }) });
+  mountAdmin(app, { shop, system, history: system && localHistory(system), functionSeconds, loginThrottle: config.loginThrottle, flash: (req, res, text, kind = 'success') => sessions.flash(req, res, { kind, text }) });
 
   app.use((_req, res) => renderError(res, 404, 'There is nothing at this address.'));
 

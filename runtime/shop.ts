@@ -22,6 +22,7 @@ import { startGateway } from './gateway';
 import { RuntimeHealth } from './health';
 import { importNedbData } from './import-nedb';
 import { FunctionLogs } from './logs';
+import { MetricsWindow } from './metrics-window';
 import { MemoryWatcher } from './oom';
 import { probeTimingsFromEnv, type ProbeTimings } from './probes';
 import { LocalProvider } from './provider';
@@ -189,6 +190,7 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
     return { ready: all.filter((fn) => fn.availableReplicas > 0).length, total: all.length };
   });
   const memory = new MemoryWatcher(() => provider.allReplicas(), options.memoryCheckEveryMs ?? 1_000);
+  const metricsWindow = new MetricsWindow(() => provider.list());
   const execTimeouts = Object.values(stack.functions).map((fn) => parseDuration(fn.environment?.exec_timeout, 10_000));
   const gateway = await startGateway({
     port: options.port ?? Number(env.GATEWAY_PORT ?? 8080),
@@ -198,6 +200,7 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
     logs,
     queue,
     autoscaler,
+    window: metricsWindow,
     faults,
     waitForReplicaMs: 20_000,
     upstreamTimeoutMs: Math.max(...execTimeouts) + 5_000,
@@ -211,6 +214,7 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
   health.registerMetrics(gateway.metrics);
   storeCheck.start();
   memory.start();
+  metricsWindow.start();
 
   try {
     // Start-up waits for the rollouts it started: one an update or a removal replaced (the API
@@ -230,6 +234,7 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
     await provider.stop();
     await queue.stop();
     memory.stop();
+    metricsWindow.stop();
     await storeCheck.stop();
     throw error;
   }
@@ -266,6 +271,7 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
       clearInterval(sweeper);
       autoscaler?.stop();
       memory.stop();
+      metricsWindow.stop();
       await queue.stop();
       await gateway.close();
       await provider.stop();
