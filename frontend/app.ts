@@ -19,6 +19,7 @@ import { Customer, IdempotencyKey, MAX_LINE_QUANTITY, OrderId, ProductId } from 
 import { mountAdmin, type LoginThrottle } from './admin';
 import { localHistory } from './history';
 import { placeholderSvg } from './placeholder';
+import { checkoutOutcome, shopMetrics, type ShopMetrics } from './shop-metrics';
 import { createSessions } from './session';
 import { createShopClient, type ShopClient } from './shop-client';
 import { createSystemClient, type GatewayCredentials } from './system-client';
@@ -83,6 +84,8 @@ export function createStorefront(config: StorefrontConfig): express.Express {
       functionSeconds.observe({ function_name: fn }, seconds);
     },
   });
+  const system = config.gatewayCredentials ? createSystemClient({ gatewayUrl: config.scalerUrl ?? config.gatewayUrl, credentials: config.gatewayCredentials, timeoutMs: config.gatewayTimeoutMs }) : undefined;
+  const shopEvents = shopMetrics(metrics, system);
   const sessions = createSessions(config.cookieSecret);
   const app = express();
 
@@ -246,7 +249,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
       renderError(res, 404, 'That product is not sold here.');
       return true;
     }
-    sessions.flash(req, res, { kind: 'error', text: await shopperMessage(error, shop) });
+    sessions.flash(req, res, { kind: 'error', text: await shopperMessage(error, shop, shopEvents) });
     return false;
   };
 
@@ -277,12 +280,14 @@ export function createStorefront(config: StorefrontConfig): express.Express {
       }
       try {
         const order = await shop.placeOrder(req.session.shopperId, customer.data, idempotencyKey, res.locals.callId);
+        shopEvents.checkout('placed');
         sessions.cartSeen(req, res, 0); // a confirmed order empties the cart
         sessions.flash(req, res, { kind: 'success', text: `Thank you! Your order ${order.id} is placed.` });
         res.redirect(303, `/orders/${order.id}`);
       } catch (error) {
+        shopEvents.checkout(checkoutOutcome(error));
         if (isShopError(error) && error.status === 409) {
-          sessions.flash(req, res, { kind: 'error', text: await shopperMessage(error, shop) });
+          sessions.flash(req, res, { kind: 'error', text: await shopperMessage(error, shop, shopEvents) });
           return res.redirect(303, '/cart');
         }
         throw error;
@@ -326,7 +331,6 @@ export function createStorefront(config: StorefrontConfig): express.Express {
     }),
   );
 
-  const system = config.gatewayCredentials ? createSystemClient({ gatewayUrl: config.scalerUrl ?? config.gatewayUrl, credentials: config.gatewayCredentials, timeoutMs: config.gatewayTimeoutMs }) : undefined;
   mountAdmin(app, { shop, system, history: system && localHistory(system), functionSeconds, loginThrottle: config.loginThrottle, flash: (req, res, text, kind = 'success') => sessions.flash(req, res, { kind, text }) });
 
   app.use((_req, res) => renderError(res, 404, 'There is nothing at this address.'));
@@ -377,10 +381,11 @@ function fieldMessage(field: string): string {
 }
 
 /** What to tell a shopper about a refused cart change or checkout; names sold-out products. */
-async function shopperMessage(error: unknown, shop: ShopClient): Promise<string> {
+async function shopperMessage(error: unknown, shop: ShopClient, events: ShopMetrics): Promise<string> {
   if (!isShopError(error) || error.status >= 500) throw error;
   if (error.code === 'OUT_OF_STOCK') {
     const shortages = outOfStockDetails(error);
+    for (const s of shortages) if (s.available === 0) events.soldOut(s.productId);
     const names = await Promise.all(
       shortages.map(async (s) => {
         const name = await shop.getProduct(s.productId).then((p) => p.name, () => s.productId);

@@ -1,9 +1,16 @@
 /**
  * The operator's view over time on the running shop: the runtime's window at
- * GET /system/metrics-window (basic auth, the scaler may read it), and /admin/functions drawn from it.
+ * GET /system/metrics-window (basic auth, the scaler may read it), /admin/functions drawn from it,
+ * and the cluster's view (k3s/monitoring): every metric an alert rule or a dashboard panel names
+ * is one the gateway or the storefront publishes.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
 import { FunctionHistory } from '../core/function-history';
+import { ROOT } from '../runtime/build';
 import { SCALER_PASSWORD_FILE } from '../runtime/secrets';
+import { parseMetrics, sampleValue } from './support/metrics';
 import { startTestStorefront, type TestStorefront } from './support/storefront';
 
 let s: TestStorefront;
@@ -47,5 +54,45 @@ describe('the runtime’s metrics window', () => {
     expect(html).toContain('From the local runtime’s window');
     expect(html).toContain('data-function="cart-get"');
     expect(html.match(/<figure class="history-chart"/g)).toHaveLength(3 * s.t.shop.functions.length);
+  });
+});
+
+const MONITORING = join(ROOT, 'k3s', 'monitoring');
+
+/** The metric names in PromQL expressions: every series the shop's monitoring reads has one of these prefixes. */
+function metricNames(expressions: string[]): Set<string> {
+  return new Set(expressions.flatMap((e) => e.match(/\b(?:gateway|shop|storefront|http|process|nodejs)_[a-zA-Z0-9_:]*/g) ?? []));
+}
+
+/** Every name a /metrics page lets PromQL use: its metrics, and a histogram's _bucket, _sum and _count. */
+async function published(url: string): Promise<string[]> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].flatMap(([, name, type]) => (type === 'histogram' || type === 'summary' ? [name, `${name}_bucket`, `${name}_sum`, `${name}_count`] : [name])) as string[];
+}
+
+describe('the cluster’s rules and dashboard', () => {
+  const rules = (parse(readFileSync(join(MONITORING, 'shop-alerts.yml'), 'utf8')) as { groups: { rules: { expr: string }[] }[] }).groups.flatMap((g) => g.rules.map((r) => r.expr));
+
+  it('name only metrics the gateway or the storefront publish', async () => {
+    const available = new Set([...(await published(s.t.shop.url)), ...(await published(s.url))]);
+    const named = metricNames(rules);
+    expect([...named].sort()).toEqual(expect.arrayContaining(['gateway_function_invocation_total', 'gateway_functions_seconds_bucket', 'gateway_service_count', 'shop_checkouts_total', 'shop_function_replicas_available', 'shop_sold_out_total']));
+    expect([...named].filter((name) => !available.has(name))).toEqual([]);
+  });
+
+  it('see the storefront’s checkouts and the replicas ready, as the rules read them', async () => {
+    const v = await (async () => {
+      const home = await fetch(`${s.url}/products/gooseneck-kettle`);
+      const cookie = home.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+      const csrf = /name="_csrf" value="([^"]+)"/.exec(await home.text())?.[1] as string;
+      return (path: string, form: Record<string, string>) =>
+        fetch(`${s.url}${path}`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', cookie }, body: new URLSearchParams({ _csrf: csrf, ...form }).toString() });
+    })();
+    expect((await v('/cart/add', { productId: 'gooseneck-kettle', quantity: '1' })).status).toBe(303);
+    expect((await v('/checkout', { name: 'Ada', email: 'ada@example.com', address: '1 Loop', idempotencyKey: 'monitoring-key-0123456789' })).status).toBe(303);
+    const metrics = parseMetrics(await (await fetch(`${s.url}/metrics`)).text());
+    expect(sampleValue(metrics, 'shop_checkouts_total', { outcome: 'placed' })).toBe(1);
+    expect(sampleValue(metrics, 'shop_checkouts_total', { outcome: 'pending' })).toBe(0);
+    expect(sampleValue(metrics, 'shop_function_replicas_available', { function_name: 'order-create.openfaas-fn' })).toBe(1);
   });
 });
