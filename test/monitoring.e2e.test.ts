@@ -4,12 +4,9 @@
  * and the cluster's view (k3s/monitoring): every metric an alert rule or a dashboard panel names
  * is one the gateway or the storefront publishes.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parse } from 'yaml';
 import { FunctionHistory } from '../core/function-history';
-import { ROOT } from '../runtime/build';
 import { SCALER_PASSWORD_FILE } from '../runtime/secrets';
+import { alertRuleQueries, dashboardQueries } from './support/monitoring';
 import { parseMetrics, sampleValue } from './support/metrics';
 import { startTestStorefront, type TestStorefront } from './support/storefront';
 
@@ -57,8 +54,6 @@ describe('the runtime’s metrics window', () => {
   });
 });
 
-const MONITORING = join(ROOT, 'k3s', 'monitoring');
-
 /** The metric names in PromQL expressions: every series the shop's monitoring reads has one of these prefixes. */
 function metricNames(expressions: string[]): Set<string> {
   return new Set(expressions.flatMap((e) => e.match(/\b(?:gateway|shop|storefront|http|process|nodejs)_[a-zA-Z0-9_:]*/g) ?? []));
@@ -71,13 +66,13 @@ async function published(url: string): Promise<string[]> {
 }
 
 describe('the cluster’s rules and dashboard', () => {
-  const rules = (parse(readFileSync(join(MONITORING, 'shop-alerts.yml'), 'utf8')) as { groups: { rules: { expr: string }[] }[] }).groups.flatMap((g) => g.rules.map((r) => r.expr));
-
-  it('name only metrics the gateway or the storefront publish', async () => {
+  it('name only metrics the gateway or the storefront publish, and each of those the dashboard needs', async () => {
     const available = new Set([...(await published(s.t.shop.url)), ...(await published(s.url))]);
-    const named = metricNames(rules);
-    expect([...named].sort()).toEqual(expect.arrayContaining(['gateway_function_invocation_total', 'gateway_functions_seconds_bucket', 'gateway_service_count', 'shop_checkouts_total', 'shop_function_replicas_available', 'shop_sold_out_total']));
-    expect([...named].filter((name) => !available.has(name))).toEqual([]);
+    for (const expressions of [alertRuleQueries(), dashboardQueries()]) {
+      const named = metricNames(expressions);
+      expect([...named].sort()).toEqual(['gateway_function_invocation_total', 'gateway_functions_seconds_bucket', 'gateway_service_count', 'shop_checkouts_total', 'shop_function_replicas_available', 'shop_sold_out_total']);
+      expect([...named].filter((name) => !available.has(name))).toEqual([]);
+    }
   });
 
   it('see the storefront’s checkouts and the replicas ready, as the rules read them', async () => {
