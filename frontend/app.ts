@@ -18,6 +18,7 @@ import { logger } from '../core/log';
 import { Customer, IdempotencyKey, MAX_LINE_QUANTITY, OrderId, ProductId } from '../core/schemas';
 import { mountAdmin, type LoginThrottle } from './admin';
 import { localHistory } from './history';
+import { prometheusHistory } from './history-prometheus';
 import { placeholderSvg } from './placeholder';
 import { checkoutOutcome, shopMetrics, type ShopMetrics } from './shop-metrics';
 import { createSessions } from './session';
@@ -39,6 +40,11 @@ export interface StorefrontConfig {
    */
   gatewayCredentials?: GatewayCredentials;
   scalerUrl?: string;
+  /**
+   * The cluster's Prometheus (OpenFaaS's), for the charts of /admin/functions; without it they
+   * come from the local runtime's window, through the scaler's credentials.
+   */
+  prometheusUrl?: string;
   /** Wrong operator passwords per address before 429 (default LOGIN_THROTTLE). */
   loginThrottle?: LoginThrottle;
 }
@@ -331,7 +337,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
     }),
   );
 
-  mountAdmin(app, { shop, system, history: system && localHistory(system), functionSeconds, loginThrottle: config.loginThrottle, flash: (req, res, text, kind = 'success') => sessions.flash(req, res, { kind, text }) });
+  mountAdmin(app, { shop, system, history: config.prometheusUrl ? prometheusHistory({ url: config.prometheusUrl, timeoutMs: config.gatewayTimeoutMs }) : system && localHistory(system), functionSeconds, loginThrottle: config.loginThrottle, flash: (req, res, text, kind = 'success') => sessions.flash(req, res, { kind, text }) });
 
   app.use((_req, res) => renderError(res, 404, 'There is nothing at this address.'));
 

@@ -11,6 +11,8 @@
  *   credentials that can list and scale functions and nothing else, so the operator page shows
  *   and scales replicas; optional. The gateway's admin password (GATEWAY_PASSWORD), which can
  *   deploy code, is refused: the storefront must not hold it.
+ *   PROMETHEUS_URL (unset): the cluster's Prometheus (http://prometheus.openfaas:9090 inside k3s),
+ *   for the charts of /admin/functions; unset, they come from the local runtime's window.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -43,6 +45,7 @@ export function storefrontConfig(env: NodeJS.ProcessEnv = process.env): Storefro
     trustProxy: trust === undefined ? 'loopback' : trust === 'true' ? true : trust === 'false' ? false : trust,
     ...(scalerPassword ? { gatewayCredentials: { user: env.SCALER_USER || 'scaler', password: scalerPassword } } : {}),
     ...(env.SCALER_URL ? { scalerUrl: env.SCALER_URL } : {}),
+    ...(env.PROMETHEUS_URL ? { prometheusUrl: env.PROMETHEUS_URL } : {}),
   };
 }
 

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { QUERIES } from '../frontend/history-prometheus';
 import { MONITORING, dashboard, dashboardQueries } from './support/monitoring';
 
 const promtool = (args: string[], cwd = MONITORING) => spawnSync('promtool', args, { cwd, encoding: 'utf8' });
@@ -53,10 +54,10 @@ describe('the shop’s Grafana dashboard', () => {
     }
   });
 
-  it('asks only what Prometheus parses (each query checked by promtool as a recording rule)', () => {
+  it('asks only what Prometheus parses, as the operator page’s cluster source does (each query checked by promtool as a recording rule)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'shop-dashboard-'));
     try {
-      const rules = dashboardQueries().map((expr, i) => ({ record: `shop:dashboard_query:${i}`, expr: expr.replaceAll('$__rate_interval', '1m').replaceAll('$function', '.+') }));
+      const rules = [...dashboardQueries(), ...Object.values(QUERIES)].map((expr, i) => ({ record: `shop:dashboard_query:${i}`, expr: expr.replaceAll('$__rate_interval', '1m').replaceAll('$function', '.+') }));
       writeFileSync(join(dir, 'queries.yml'), JSON.stringify({ groups: [{ name: 'dashboard', rules }] }));
       const result = promtool(['check', 'rules', 'queries.yml'], dir);
       expect(`${result.stdout}${result.stderr}`).toContain(`SUCCESS: ${rules.length} rules found`);
