@@ -7,7 +7,7 @@
 import type { FunctionHistory, HistoryPoint } from '../core/function-history';
 
 /** The drawing area of one chart, in SVG user units. */
-export const CHART = { width: 320, height: 110, left: 44, right: 8, top: 8, bottom: 20 } as const;
+export const CHART = { width: 320, height: 110, left: 56, right: 8, top: 8, bottom: 20 } as const;
 
 export interface ChartLine {
   label: string;
