@@ -1,6 +1,7 @@
 /**
  * The operator page, /admin: stock levels as a bar chart, the storefront's calls, refusals and
- * latency per function and the pages it refused itself, recent orders, and forms to restock or add a product. Behind HTTP basic
+ * latency per function and the pages it refused itself, recent orders, and forms to restock or add
+ * a product; /admin/functions: each function's last 15 minutes as charts (frontend/history.ts). Behind HTTP basic
  * auth: user `admin`, password the shop-admin-token. The storefront keeps no admin secret of
  * its own; it passes the operator's token on, and the functions decide (401/403 ask again).
  */
@@ -13,6 +14,8 @@ import { replicaBounds } from '../core/replica-bounds';
 import { z } from '../core/zod';
 import { Product, ProductId, type Product as ProductType } from '../core/schemas';
 import type { ConcurrencyLimit } from './admission';
+import { CHART } from './history-charts';
+import { historyView, type HistorySource } from './history';
 import type { PageCall, ShopClient } from './shop-client';
 import type { FunctionSummary, SystemClient } from './system-client';
 
@@ -116,12 +119,17 @@ function loginThrottle(limits: LoginThrottle) {
   });
 }
 
+/** How often the charts' page reloads itself (a meta refresh: no script, the CSP stays strict). */
+export const HISTORY_REFRESH_SECONDS = 15;
+
 export function mountAdmin(
   app: Express,
   deps: {
     shop: ShopClient;
     system?: SystemClient;
     functionCalls: Counter<'function_name' | 'code'>;
+    /** Where the charts of /admin/functions come from (frontend/history.ts). */
+    history?: HistorySource;
     functionSeconds: Histogram<'function_name'>;
     refusals: Counter<'reason'>;
     limit: ConcurrencyLimit;
@@ -150,6 +158,17 @@ export function mountAdmin(
       // The replicas need the gateway's own credentials: without them (or if it is down) the page says so.
       const functions = system ? await system.functions().then((list) => list.map(replicaRow), () => null) : undefined;
       res.set('Cache-Control', 'no-store').render('admin', { title: 'Operator', products, orders: orders.items, calls, admission, functions, maxStock: Math.max(1, ...products.map((p) => p.stock)) });
+    }),
+  );
+
+  app.get(
+    '/admin/functions',
+    operator,
+    guarded(async (req, res) => {
+      // The operator's token is checked by a function call: the charts are for the operator only.
+      await shop.recentOrders(req.adminToken as string, res.locals.page);
+      const view = await historyView(deps.history);
+      res.set('Cache-Control', 'no-store').render('admin-functions', { title: 'Functions over time', ...view, chart: CHART, refreshSeconds: HISTORY_REFRESH_SECONDS });
     }),
   );
 

@@ -23,7 +23,10 @@ import { logger } from '../core/log';
 import { Customer, IdempotencyKey, MAX_LINE_QUANTITY, OrderId, ProductId } from '../core/schemas';
 import { admission, ConcurrencyLimit, type ConcurrencyLimitOptions } from './admission';
 import { mountAdmin, type LoginThrottle } from './admin';
+import { localHistory } from './history';
+import { prometheusHistory } from './history-prometheus';
 import { placeholderSvg } from './placeholder';
+import { checkoutOutcome, shopMetrics, type ShopMetrics } from './shop-metrics';
 import { createSessions } from './session';
 import { busy, createShopClient, PAGE_BUDGET_MS, refusalOf, type PageCall, type Refusal, type ShopClient } from './shop-client';
 import { createSystemClient, type GatewayCredentials } from './system-client';
@@ -48,6 +51,11 @@ export interface StorefrontConfig {
    */
   gatewayCredentials?: GatewayCredentials;
   scalerUrl?: string;
+  /**
+   * The cluster's Prometheus (OpenFaaS's), for the charts of /admin/functions; without it they
+   * come from the local runtime's window, through the scaler's credentials.
+   */
+  prometheusUrl?: string;
   /** Wrong operator passwords per address before 429 (default LOGIN_THROTTLE). */
   loginThrottle?: LoginThrottle;
 }
@@ -101,6 +109,8 @@ export function createStorefront(config: StorefrontConfig): express.Express {
       functionSeconds.observe({ function_name: fn }, seconds);
     },
   });
+  const system = config.gatewayCredentials ? createSystemClient({ gatewayUrl: config.scalerUrl ?? config.gatewayUrl, credentials: config.gatewayCredentials, timeoutMs: config.gatewayTimeoutMs }) : undefined;
+  const shopEvents = shopMetrics(metrics, system);
   const sessions = createSessions(config.cookieSecret);
   const app = express();
 
@@ -270,7 +280,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
       renderError(res, 404, 'That product is not sold here.');
       return true;
     }
-    sessions.flash(req, res, { kind: 'error', text: await shopperMessage(error, shop, res.locals.page) });
+    sessions.flash(req, res, { kind: 'error', text: await shopperMessage(error, shop, res.locals.page, shopEvents) });
     return false;
   };
 
@@ -301,12 +311,14 @@ export function createStorefront(config: StorefrontConfig): express.Express {
       }
       try {
         const order = await shop.placeOrder(req.session.shopperId, customer.data, idempotencyKey, res.locals.page);
+        shopEvents.checkout('placed');
         sessions.cartSeen(req, res, 0); // a confirmed order empties the cart
         sessions.flash(req, res, { kind: 'success', text: `Thank you! Your order ${order.id} is placed.` });
         res.redirect(303, `/orders/${order.id}`);
       } catch (error) {
+        shopEvents.checkout(checkoutOutcome(error));
         if (isShopError(error) && error.status === 409) {
-          sessions.flash(req, res, { kind: 'error', text: await shopperMessage(error, shop, res.locals.page) });
+          sessions.flash(req, res, { kind: 'error', text: await shopperMessage(error, shop, res.locals.page, shopEvents) });
           return res.redirect(303, '/cart');
         }
         throw error;
@@ -350,8 +362,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
     }),
   );
 
-  const system = config.gatewayCredentials ? createSystemClient({ gatewayUrl: config.scalerUrl ?? config.gatewayUrl, credentials: config.gatewayCredentials, timeoutMs: config.gatewayTimeoutMs }) : undefined;
-  mountAdmin(app, { shop, system, functionCalls, functionSeconds, refusals, limit, loginThrottle: config.loginThrottle, flash: (req, res, text, kind = 'success') => sessions.flash(req, res, { kind, text }) });
+  mountAdmin(app, { shop, system, history: config.prometheusUrl ? prometheusHistory({ url: config.prometheusUrl, timeoutMs: config.gatewayTimeoutMs }) : system && localHistory(system), functionCalls, functionSeconds, refusals, limit, loginThrottle: config.loginThrottle, flash: (req, res, text, kind = 'success') => sessions.flash(req, res, { kind, text }) });
 
   app.use((_req, res) => renderError(res, 404, 'There is nothing at this address.'));
 
@@ -434,10 +445,11 @@ function fieldMessage(field: string): string {
 }
 
 /** What to tell a shopper about a refused cart change or checkout; names sold-out products. */
-async function shopperMessage(error: unknown, shop: ShopClient, page: PageCall): Promise<string> {
+async function shopperMessage(error: unknown, shop: ShopClient, page: PageCall, events: ShopMetrics): Promise<string> {
   if (!isShopError(error) || error.status >= 500) throw error;
   if (error.code === 'OUT_OF_STOCK') {
     const shortages = outOfStockDetails(error);
+    for (const s of shortages) if (s.available === 0) events.soldOut(s.productId);
     const names = await Promise.all(
       shortages.map(async (s) => {
         const name = await shop.getProduct(s.productId, page).then((p) => p.name, () => s.productId);

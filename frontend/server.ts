@@ -15,6 +15,8 @@
  *   STOREFRONT_MIN_INFLIGHT (10), STOREFRONT_MAX_INFLIGHT (200), STOREFRONT_SLOW_MS (1000): the
  *   bound on pages in flight adapts between min and max; a page slower than SLOW_MS counts as
  *   overload (admission.ts). min = max fixes it.
+ *   PROMETHEUS_URL (unset): the cluster's Prometheus (http://prometheus.openfaas:9090 inside k3s),
+ *   for the charts of /admin/functions; unset, they come from the local runtime's window.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -54,6 +56,7 @@ export function storefrontConfig(env: NodeJS.ProcessEnv = process.env): Storefro
     pageBudgetMs: positive(env, 'STOREFRONT_PAGE_BUDGET_MS'),
     // Only what is set: the rest keeps its default (a lone MAX below the default initial bound starts at MAX).
     concurrency: { ...(min ? { min } : {}), ...(max ? { max, initial: Math.min(max, CONCURRENCY_DEFAULTS.initial) } : {}), ...(slowMs ? { slowMs } : {}) },
+    ...(env.PROMETHEUS_URL ? { prometheusUrl: env.PROMETHEUS_URL } : {}),
   };
 }
 

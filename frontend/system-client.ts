@@ -7,6 +7,7 @@
 import got, { type Got } from 'got';
 import { z } from '../core/zod';
 import { shopError, unavailable } from '../core/errors';
+import { FunctionHistory } from '../core/function-history';
 import { parseJson } from '../core/gateway';
 
 export interface GatewayCredentials {
@@ -43,13 +44,21 @@ export function createSystemClient(options: { gatewayUrl: string; credentials: G
       throw unavailable('The gateway could not be reached', { reason: (error as Error).message });
     }
   };
+  /** A GET whose answer must match `schema`: anything else is the gateway being unavailable. */
+  const read = async <T>(path: string, schema: z.ZodType<T>): Promise<T> => {
+    const res = await send(path);
+    if (res.statusCode === 401) throw shopError(403, 'FORBIDDEN', 'The gateway refused the storefront’s credentials');
+    const parsed = schema.safeParse(res.statusCode === 200 ? parseJson(res.body) : undefined);
+    if (!parsed.success) throw unavailable(`The gateway answered ${res.statusCode}`);
+    return parsed.data;
+  };
   return {
     async functions(): Promise<FunctionSummary[]> {
-      const res = await send('system/functions');
-      if (res.statusCode === 401) throw shopError(403, 'FORBIDDEN', 'The gateway refused the storefront’s credentials');
-      const parsed = z.array(FunctionSummary).safeParse(res.statusCode === 200 ? parseJson(res.body) : undefined);
-      if (!parsed.success) throw unavailable(`The gateway answered ${res.statusCode}`);
-      return parsed.data.sort((a, b) => a.name.localeCompare(b.name));
+      return (await read('system/functions', z.array(FunctionSummary))).sort((a, b) => a.name.localeCompare(b.name));
+    },
+    /** The local runtime's last minutes per function (runtime/metrics-window.ts); a cluster's gateway has none (404). */
+    metricsWindow(): Promise<FunctionHistory> {
+      return read('system/metrics-window', FunctionHistory);
     },
     /** The gateway holds the count to the function's bounds, as it does for every caller. */
     async scale(name: string, replicas: number): Promise<void> {

@@ -9,6 +9,8 @@
  *   /system/scale-function/NAME, /system/secrets (GET POST PUT DELETE), /system/logs,
  *   /system/namespaces                    basic auth (admin)                 runtime/provider.ts
  *   GET /system/functions, POST /system/scale-function/NAME  also the `scaler` user (403 elsewhere)
+ *   GET /system/metrics-window            basic auth, admin or scaler: the local runtime's own,
+ *                                         the last 15 minutes per function   runtime/metrics-window.ts
  *   /system/dead-letters[/ID]             basic auth: the local runtime's own runtime/dead-letters.ts
  * A known path with another method answers 405, an unknown one 404, both before auth, as the
  * gateway's router does.
@@ -26,6 +28,7 @@ import { FaultPlan, type Faults } from './faults';
 import { invoke } from './invoke';
 import { NAMESPACE } from './deployments';
 import type { FunctionLogs, LogQuery } from './logs';
+import type { MetricsWindow } from './metrics-window';
 import type { Answer, LocalProvider } from './provider';
 import type { AsyncQueue } from './queue';
 import type { Autoscaler } from './scaling';
@@ -44,6 +47,8 @@ export interface GatewayOptions {
   logs: FunctionLogs;
   queue?: AsyncQueue;
   autoscaler?: Autoscaler;
+  /** The last minutes per function, for the operator page (404 when absent). */
+  window?: MetricsWindow;
   /** Fault injection, for reliability tests; absent in normal runs. */
   faults?: Faults;
   /** How long a call waits in line when every replica is busy, and for a replica to become ready (runtime/invoke.ts). */
@@ -170,6 +175,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       children.seconds.observe(duration);
       provider.counted(name);
       options.autoscaler?.record(name, status);
+      options.window?.record(name, status, duration);
       // Checked first: the fields are not even built when info is off (the hot path).
       if (options.logger.isLevelEnabled('info')) options.logger.info({ function: name, ...fields, status, durationMs: Math.round(duration * 100_000) / 100 }, 'call');
     },
@@ -231,6 +237,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         if (!options.queue) return send(res, { status: 404 });
         send(res, req.method === 'POST' ? await retryDeadLetter(options.queue, id) : await deleteDeadLetter(options.queue, id));
       },
+    },
+    {
+      path: /^\/system\/metrics-window$/,
+      methods: ['GET'],
+      auth: true,
+      scaler: ['GET'],
+      handle: (_req, res) => send(res, options.window ? { status: 200, body: options.window.snapshot() } : { status: 404 }),
     },
     { path: /^\/healthz$/, methods: ['GET', 'HEAD'], auth: false, handle: (_req, res) => send(res, options.health?.() ?? { status: 200, body: 'OK' }) },
     {
@@ -342,7 +355,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="Restricted"' });
         return void res.end('invalid credentials');
       }
-      if (who === 'scaler' && !route.scaler?.includes(req.method ?? '')) return send(res, { status: 403, body: 'the scaler may only list and scale functions\n' });
+      if (who === 'scaler' && !route.scaler?.includes(req.method ?? '')) return send(res, { status: 403, body: 'the scaler may only list and scale functions, and read their metrics window\n' });
       return void Promise.resolve(route.handle(req, res, match, search)).catch((error: unknown) => {
         options.logger.error({ path: pathOnly, error: String(error) }, 'gateway error');
         if (!res.headersSent) send(res, { status: 500, body: 'Internal Server Error' });

@@ -22,6 +22,7 @@ import { startGateway } from './gateway';
 import { RuntimeHealth } from './health';
 import { importNedbData } from './import-nedb';
 import { FunctionLogs } from './logs';
+import { MetricsWindow } from './metrics-window';
 import { MemoryWatcher } from './oom';
 import { probeTimingsFromEnv, type ProbeTimings } from './probes';
 import { LocalProvider } from './provider';
@@ -190,6 +191,7 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
     return { ready: all.filter((fn) => fn.availableReplicas > 0).length, total: all.length };
   });
   const memory = new MemoryWatcher(() => provider.allReplicas(), options.memoryCheckEveryMs ?? 1_000);
+  const metricsWindow = new MetricsWindow(() => provider.list());
   const gateway = await startGateway({
     port: options.port ?? Number(env.GATEWAY_PORT ?? 8080),
     basicAuthPassword: secrets[BASIC_AUTH_FILE] as string,
@@ -198,6 +200,7 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
     logs,
     queue,
     autoscaler,
+    window: metricsWindow,
     faults,
     admission: { busyWaitMs: Number(env.GATEWAY_BUSY_WAIT_MS) || 1_000, noneReadyWaitMs: Number(env.GATEWAY_REPLICA_WAIT_MS) || 5_000, ...options.admission },
     maxAsyncBodyBytes: 1024 * 1024,
@@ -210,6 +213,7 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
   health.registerMetrics(gateway.metrics);
   storeCheck.start();
   memory.start();
+  metricsWindow.start();
 
   try {
     // Start-up waits for the rollouts it started: one an update or a removal replaced (the API
@@ -229,6 +233,7 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
     await provider.stop();
     await queue.stop();
     memory.stop();
+    metricsWindow.stop();
     await storeCheck.stop();
     throw error;
   }
@@ -265,6 +270,7 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
       clearInterval(sweeper);
       autoscaler?.stop();
       memory.stop();
+      metricsWindow.stop();
       await queue.stop();
       await gateway.close();
       await provider.stop();

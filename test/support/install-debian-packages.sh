@@ -2,11 +2,12 @@
 # The Debian packages the tests use, installed when missing (npm test runs this first):
 # chromium (browser tests, through playwright-core: never a downloaded browser), nginx (the
 # storefront's proxy), shellcheck and netplan.io (checks of the deployment files), strace (the
-# durability test counts the store's syncs).
+# durability test counts the store's syncs), prometheus (its promtool checks and unit-tests the
+# alert rules in k3s/monitoring).
 # Installs as root, or through sudo; otherwise says what to install and fails.
 set -euo pipefail
 
-packages=(nginx shellcheck netplan.io strace)
+packages=(nginx shellcheck netplan.io strace prometheus)
 # Ubuntu ships Chromium as chromium-browser; Debian as chromium.
 if grep -qsi '^ID=ubuntu' /etc/os-release; then packages+=(chromium-browser); else packages+=(chromium); fi
 
