@@ -8,6 +8,10 @@
  *   2. Several processes checking out at once on one database, each with several checkouts in
  *      flight, as replicas do: checkouts per second, commits per checkout (writes that arrive
  *      together share a commit), and how long writes waited for the write lock (p50, p99).
+ *   3. Where a sequential checkout's time goes through `npm start` (the storefront left out):
+ *      wall time per checkout, and the CPU each process of the tree spent per checkout (from
+ *      /proc: the gateway, order-create, inventory-reserve...); what is left of the wall time
+ *      is waiting: the syncs, the hops' scheduling, the lock.
  * The store is the embedded one on a fresh data directory; the figures count checkouts that
  * were confirmed, and print every other outcome.
  *   COST_CHECKOUTS (320) sequential checkouts per case; COST_SECONDS (5) per contention case.
@@ -23,7 +27,9 @@ import { toShopError } from '../core/errors';
 import { releaseStock, reserveStock } from '../core/inventory';
 import { LOCK_WAIT_BUCKETS_MS, openEmbeddedStore, storeStats, type StoreStats } from '../core/store/embedded';
 import type { ShopStore } from '../core/store/store';
-import { aim } from './stats';
+import { aim, post } from './stats';
+import { processTree, withShopProcess } from './shop-process';
+import { readFileSync } from 'node:fs';
 
 const SEQUENTIAL = Number(process.env.COST_CHECKOUTS ?? 320);
 const SECONDS = Number(process.env.COST_SECONDS ?? 5);
@@ -187,6 +193,51 @@ async function main(): Promise<void> {
   ] as const) {
     console.log(`   ${await contention(processes, inFlight, 1)}`);
   }
+  console.log(`\n3. where a sequential one-line checkout's time goes, through npm start's gateway (CPU from /proc, per process):`);
+  await breakdown();
+}
+
+/** CPU seconds (user + system) each process of the tree has used, by what it runs. */
+function cpuByProcess(root: number): Map<string, number> {
+  const byName = new Map<string, number>();
+  for (const pid of processTree(root)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const seconds = (Number(fields[11]) + Number(fields[12])) / 100;
+      const handler = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').find((e) => e.startsWith('FUNCTION_HANDLER='));
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      const name = handler ? (handler.split('/').at(-2) as string) : cmd.includes('runtime/main.ts') ? 'gateway (the runtime)' : cmd.includes('server.js') ? 'storefront' : 'npm and sh';
+      byName.set(name, (byName.get(name) ?? 0) + seconds);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return byName;
+}
+
+function breakdown(): Promise<void> {
+  return withShopProcess(async (shop) => {
+    const n = Math.min(SEQUENTIAL, 150);
+    const shoppers = Array.from({ length: n }, id);
+    for (const shopperId of shoppers) await post(`${shop.url}/function/cart-add`, { shopperId, productId: 'paper-filters-100', quantity: 1 });
+    const before = cpuByProcess(shop.child.pid as number);
+    const started = performance.now();
+    let placed = 0;
+    for (const shopperId of shoppers) {
+      if ((await post(`${shop.url}/function/order-create`, { shopperId, customer }, { 'idempotency-key': id() })) === 201) placed++;
+    }
+    const wallMs = (performance.now() - started) / Math.max(1, placed);
+    const after = cpuByProcess(shop.child.pid as number);
+    const all = [...after].map(([name, s]) => [name, ((s - (before.get(name) ?? 0)) * 1000) / Math.max(1, placed)] as const).sort((a, b) => b[1] - a[1]);
+    const cpu = all.reduce((sum, [, ms]) => sum + ms, 0);
+    // The functions a checkout does not call spend a little on their probes meanwhile: one line for them.
+    const idle = all.filter(([, ms]) => ms < 0.5);
+    const rows = [...all.filter(([, ms]) => ms >= 0.5), [`the ${idle.length} other processes (probes, timers)`, idle.reduce((sum, [, ms]) => sum + ms, 0)] as const];
+    console.log(`   ${placed} of ${n} placed${placed < n ? ' (NOT all)' : ''}: ${wallMs.toFixed(1)} ms per checkout, of which CPU ${cpu.toFixed(1)} ms (${((100 * cpu) / wallMs).toFixed(0)}%):`);
+    for (const [name, ms] of rows) console.log(`     ${ms.toFixed(2).padStart(6)} ms  ${name}`);
+    console.log(`   the rest, ${(wallMs - cpu).toFixed(1)} ms, is waiting: syncs (part 1), hops between processes, timers`);
+  });
 }
 
 const workerAt = process.argv.indexOf('--worker');

@@ -6,7 +6,8 @@
  * sharers: what the tree really costs the machine).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../runtime/build';
 import { BASIC_AUTH_FILE } from '../runtime/secrets';
@@ -93,4 +94,27 @@ export async function startShopProcess(dir: string, env: Record<string, string> 
       await exited;
     },
   };
+}
+
+/** `npm start` on a fresh data directory for the length of `use`; stopped and removed after, whatever happens. */
+export async function withShopProcess<T>(use: (shop: ShopProcess, dir: string) => Promise<T>, env: Record<string, string> = {}): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'shop-bench-'));
+  try {
+    const shop = await startShopProcess(dir, env);
+    try {
+      return await use(shop, dir);
+    } finally {
+      await shop.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs a bench's main: an error is printed and the process exits 1. */
+export function runBench(main: () => Promise<void>): void {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
 }

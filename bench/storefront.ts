@@ -7,11 +7,8 @@
  *   BENCH_CHECKOUTS (3) checkouts each.
  */
 import './quiet';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Shopper } from './load';
-import { startShopProcess } from './shop-process';
+import { runBench, withShopProcess } from './shop-process';
 import { aim, percentile, summary, timed } from './stats';
 
 const SHOPPERS = Number(process.env.BENCH_SHOPPERS ?? 50);
@@ -30,11 +27,9 @@ function shopper(base: string) {
 
 const field = (html: string, name: string) => new RegExp(`name="${name}" value="([^"]+)"`).exec(html)?.[1] ?? '';
 
-async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'shop-bench-'));
-  // npm start as its own process tree (storefront, gateway, replicas): the shoppers come from this process.
-  const shop = await startShopProcess(dir);
-  try {
+// npm start as its own process tree (storefront, gateway, replicas): the shoppers come from this process.
+runBench(() =>
+  withShopProcess(async (shop) => {
     await fetch(`${shop.url}/function/inventory-restock`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${shop.adminToken}` },
@@ -70,13 +65,5 @@ async function main(): Promise<void> {
     const [p50, p99] = [percentile(sorted, 50), percentile(sorted, 99)];
     const tail = failures ? `NOT MET: ${failures} page loads failed` : aim(p99 <= 500 && p99 <= 3 * p50, '<= 500 ms and <= 3 x p50');
     console.log(`checkout p99 ${p99.toFixed(0)} ms, ${(p99 / p50).toFixed(1)} x its p50  ${tail}`);
-  } finally {
-    await shop.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+  }),
+);

@@ -22,12 +22,8 @@ export interface ConcurrencyLimitOptions {
   slowMs: number;
 }
 
-/**
- * 20 at start, 4 to 100, slow above 500 ms: measured with `npm run load -- --profile flash-sale`
- * (README, "Under a rush"): from 50 (10 to 200, 1 s) admitted pages' p99 fell from 9.8 s to 3.5 s
- * with stack.yml's max_inflight, at the same orders per second.
- */
-export const CONCURRENCY_DEFAULTS: ConcurrencyLimitOptions = { initial: 20, min: 4, max: 100, slowMs: 500 };
+/** 50 at start (a quiet shop's few dozen pages at once fit), 10 to 200, slow above 1 s: README, "Under a rush". */
+export const CONCURRENCY_DEFAULTS: ConcurrencyLimitOptions = { initial: 50, min: 10, max: 200, slowMs: 1_000 };
 const BACKOFF = 0.9;
 
 export interface PageOutcome {

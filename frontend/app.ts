@@ -120,6 +120,9 @@ export function createStorefront(config: StorefrontConfig): express.Express {
   app.engine('ejs', (path, data, done) => ejs.renderFile(path, data as ejs.Data, { cache: true }, done as (err: Error | null, html?: string) => void));
   app.set('view engine', 'ejs');
   app.set('views', VIEWS);
+  // Templates compiled once per process, in development too (Express caches them only under
+  // NODE_ENV=production): npm start runs a new storefront process on a change under frontend/.
+  app.set('view cache', true);
   app.locals.money = (cents: number) => `€${(cents / 100).toFixed(2)}`;
   app.use(
     helmet({

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { orderIdFor } from '../core/checkout';
 import { openEmbeddedStore } from '../core/store/embedded';
-import { newIdempotencyKey, newShopperId, request } from './support/fixtures';
+import { admitted, newIdempotencyKey, newShopperId, request } from './support/fixtures';
 import { catalogPrices, checkInvariant, ordersOf, report } from './support/invariant';
 import { shopProcessHome, type ShopProcessHome } from './support/process';
 
@@ -60,7 +60,7 @@ it('keeps every acknowledged order through SIGKILL, and the stock invariant afte
     let killed = false;
     const answers = roundShoppers.map((s) => {
       const key = newIdempotencyKey();
-      return request(home.fn('order-create'), { body: { shopperId: s, customer }, headers: { 'idempotency-key': key } }).then(
+      return admitted(() => request(home.fn('order-create'), { body: { shopperId: s, customer }, headers: { 'idempotency-key': key } })).then(
         (res) => {
           if (res.status === 201) {
             acknowledged.set(res.json.id, s);

@@ -52,7 +52,7 @@ describe('faas-cli login, list, describe, ready', () => {
       image: '192.168.122.11:5000/shop-order-create:1.0.0',
       namespace: 'openfaas-fn',
       envProcess: 'node index.js',
-      envVars: { RAW_BODY: 'true', MAX_RAW_SIZE: '1mb', NODE_ENV: 'production', GATEWAY_URL: 'http://gateway.openfaas:8080' },
+      envVars: { RAW_BODY: 'true', MAX_RAW_SIZE: '1mb', NODE_ENV: 'production', GATEWAY_URL: 'http://gateway.openfaas:8080', max_inflight: '8' },
       constraints: [],
       secrets: ['mongo-url', 'shop-internal-token'],
       labels: { 'com.openfaas.scale.min': '1', 'com.openfaas.scale.max': '3' },
@@ -265,20 +265,25 @@ describe('faas-cli deploy, scale and remove', () => {
   });
 
   it('applies a deployment’s environment and secrets: an update rolls the replicas over to them', async () => {
-    // Calls made once a PUT is answered reach only replicas started from it: the old ones left the pool.
+    // As a Deployment's rolling update: the old replicas serve until the new ones are ready, then leave the pool.
+    const rolledOver = async (answer: Response) => {
+      const replicas = t.shop.provider.replicasOf('inventory-restock');
+      await until(() => replicas?.instances.every((r) => r.generation === replicas.generation && r.state === 'ready') === true);
+      return answer.status;
+    };
     const base = fromStack('inventory-restock');
     const restock = () => request(`${t.shop.url}/function/inventory-restock`, { headers: { authorization: `Bearer ${t.shop.secrets['shop-admin-token']}` }, body: { productId: 'milk-frother', stock: 40 } });
     // Without its token secret mounted, the function cannot check callers: 503 NOT_CONFIGURED.
-    expect((await api('/system/functions', { method: 'PUT', body: { ...base, secrets: ['mongo-url'] } })).status).toBe(202);
+    expect(await rolledOver(await api('/system/functions', { method: 'PUT', body: { ...base, secrets: ['mongo-url'] } }))).toBe(202);
     const unmounted = await restock();
     expect([unmounted.status, unmounted.json.error.code]).toEqual([503, 'NOT_CONFIGURED']);
     // exec_timeout from the deployment's environment: a call slower than it is answered 504 by the watchdog.
-    expect((await api('/system/functions', { method: 'PUT', body: { ...base, envVars: { ...base.envVars, exec_timeout: '100ms' } } })).status).toBe(202);
+    expect(await rolledOver(await api('/system/functions', { method: 'PUT', body: { ...base, envVars: { ...base.envVars, exec_timeout: '100ms' } } }))).toBe(202);
     await api('/system/faults', { body: { store: [{ operation: 'setStock', mode: 'slow', delayMs: 1_000, times: 1 }] } });
     const slow = await restock();
     expect([slow.status, slow.text]).toEqual([504, '']);
     await api('/system/faults', { method: 'DELETE' });
-    expect((await api('/system/functions', { method: 'PUT', body: base })).status).toBe(202);
+    expect(await rolledOver(await api('/system/functions', { method: 'PUT', body: base }))).toBe(202);
     expect((await restock()).status).toBe(200);
     expect(await json('/system/function/inventory-restock')).toMatchObject({ envVars: base.envVars, secrets: ['mongo-url', 'shop-admin-token'], availableReplicas: 1 });
   });

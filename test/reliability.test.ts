@@ -99,7 +99,8 @@ const checkout = (shopperId: string, key = newIdempotencyKey(), signal?: AbortSi
 
 /**
  * What an answer says about the order it was for, or why it does not match: a 201 is that
- * confirmed order; a 409 or 503 is that order failed, and the error is the order's failure; a
+ * confirmed order; a 409 or 503 is that order failed, and the error is the order's failure (a
+ * 503 BUSY: the inventory refused it for load until the checkout's deadline); a
  * 503 with no order is a checkout that could not even write its decision (the store did not
  * answer): nothing was decided, and the sweep gave its stock back.
  */
@@ -108,7 +109,8 @@ function mismatch(answer: Answer, order: Order | undefined): string | null {
   if (!order) return answer.status === 503 ? null : `no order: ${seen}`;
   if (answer.status === 201) return answer.json?.id === order.id && order.status === 'confirmed' ? null : seen;
   if (answer.status === 409) return order.status === 'failed' && order.failure?.code === answer.json?.error?.code ? null : seen;
-  if (answer.status === 503) return order.status === 'failed' && answer.json?.error?.code === 'DEPENDENCY_UNAVAILABLE' ? null : seen;
+  // 503 BUSY: the inventory refused the reservation (429, or no replica ready) until the checkout gave up.
+  if (answer.status === 503) return order.status === 'failed' && (answer.json?.error?.code === 'DEPENDENCY_UNAVAILABLE' || (answer.json?.error?.code === 'BUSY' && order.failure?.code === 'BUSY')) ? null : seen;
   return `unexpected status: ${seen}`;
 }
 
@@ -263,7 +265,7 @@ describe('reliability', () => {
     },
     { name: 'store failing a stock hold (the retry holds everything)', plan: { store: [{ operation: 'holdStock', mode: 'fail', after: 1, times: 1 }] }, fired: ['store:holdStock'], answer: 201, order: 'confirmed' },
     {
-      name: 'inventory down and the compensation failing too (the order failed at once, its stock given back by the sweep)',
+      name: 'inventory down and the compensation failing too (no replica answers: asked again until the checkout gives up, the order failed BUSY, its stock given back by the sweep)',
       plan: { functions: { 'inventory-reserve': { status: 503 }, 'inventory-release': { status: 503 } } },
       fired: ['function:inventory-reserve', 'function:inventory-release'],
       answer: 503,
@@ -396,5 +398,78 @@ describe('reliability', () => {
     for (const call of calls) expect(`${call.fn} ${(await t.call(call.fn, { body: call.body, headers: { authorization: tokens[call.allowed] } })).status}`).toBe(`${call.fn} 200`);
     expect(t.snapshot()).not.toBe(before);
     report('auth', { refusedCalls: refused.length, storeUnchanged: 'yes', acceptedWithTheRightToken: calls.length });
+  });
+});
+
+/**
+ * Overload: more checkouts at once than the checkout's replicas take (max_inflight 2 on one
+ * replica each), every shopper a client that honours Retry-After: a refused attempt (429 from
+ * the gateway, nothing ran) is sent again with the same key after the wait it was told; an order
+ * failed BUSY (503: the inventory refused it until its deadline; its key is spent) is placed
+ * again with a new key. Bounded by counts: attempts per shopper, not time.
+ */
+describe('overload', () => {
+  let busy: TestShop;
+  const overloaded = new Set<string>();
+  beforeAll(async () => {
+    busy = await startTestShop({ functionEnv: { max_inflight: '2', exec_timeout: '20s' }, admission: { busyWaitMs: 50, noneReadyWaitMs: 5_000 } });
+  });
+  afterAll(() => busy.stop());
+
+  const place = (shopperId: string, key: string) =>
+    fetch(`${busy.shop.url}/function/order-create`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: JSON.stringify({ shopperId, customer }) }).then(async (res) => ({
+      status: res.status,
+      retryAfter: Number(res.headers.get('retry-after')),
+      json: (await res.json().catch(() => undefined)) as Answer['json'],
+    }));
+
+  it('serves what fits, refuses the rest with Retry-After, and ends with one decided order per shopper and the stock exact', async () => {
+    const units = 15;
+    const restocked = await busy.call('inventory-restock', { headers: { authorization: `Bearer ${busy.shop.secrets['shop-admin-token']}` }, body: { productId: 'gooseneck-kettle', stock: units } });
+    expect(restocked.status).toBe(200);
+    const ids = Array.from({ length: profile.shoppers }, newShopperId);
+    for (const shopperId of ids) {
+      overloaded.add(shopperId);
+      expect((await busy.call('cart-add', { body: { shopperId, productId: 'gooseneck-kettle', quantity: 1 } })).status).toBe(200);
+    }
+    const statuses: Record<number, number> = {};
+    const unanswered: string[] = [];
+    const finals = await Promise.all(
+      ids.map(async (shopperId) => {
+        let key = newIdempotencyKey();
+        for (let attempt = 0; attempt < 60; attempt++) {
+          const answer = await place(shopperId, key);
+          statuses[answer.status] = (statuses[answer.status] ?? 0) + 1;
+          if (answer.status === 201 || answer.status === 409) return answer;
+          if (answer.status !== 429 && answer.status !== 503) return answer;
+          // A BUSY order is decided (failed): a new order needs a new key. A 429 never ran: the same key.
+          if (answer.json?.error?.code === 'BUSY') key = newIdempotencyKey();
+          await new Promise((resolve) => setTimeout(resolve, (answer.retryAfter || 1) * 1000));
+        }
+        unanswered.push(shopperId);
+        return undefined;
+      }),
+    );
+    // The overload happened: some attempts were refused, each with a Retry-After the client honoured.
+    expect((statuses[429] ?? 0) + (statuses[503] ?? 0)).toBeGreaterThan(0);
+    expect(Object.keys(statuses).filter((s) => !['201', '409', '429', '503'].includes(s))).toEqual([]);
+    expect(unanswered).toEqual([]);
+    expect(finals.filter((a) => a?.status === 201)).toHaveLength(units);
+    expect(finals.filter((a) => a?.status === 409).map((a) => a?.json?.error?.code)).toEqual(Array(ids.length - units).fill('OUT_OF_STOCK'));
+
+    // Refused checkouts hold nothing once the sweep has run; every confirmed order is one 201.
+    await busy.call('order-sweep', { method: 'POST' });
+    await busy.shop.stop();
+    const store = await openStore({ kind: 'embedded', location: busy.dataDir });
+    try {
+      const orders = await ordersOf(store, overloaded);
+      expect(orders.filter((o) => o.status === 'confirmed')).toHaveLength(units);
+      expect(orders.filter((o) => o.status !== 'confirmed' && o.status !== 'failed')).toEqual([]);
+      const { violations, checks } = await checkInvariant(store, orders, { prices: catalogPrices() });
+      expect(violations).toEqual([]);
+      report('overload', { shoppers: ids.length, units, ...Object.fromEntries(Object.entries(statuses).map(([s, n]) => [`answers${s}`, n])), invariantChecks: checks });
+    } finally {
+      await store.close();
+    }
   });
 });

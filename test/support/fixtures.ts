@@ -87,6 +87,19 @@ export async function request(baseUrl: string, options: CallOptions = {}): Promi
 }
 
 /**
+ * A call sent again, as a client that honours Retry-After does, while the gateway refuses it
+ * before it runs (429: every replica at its max_inflight); at most 30 times.
+ */
+export async function admitted(send: () => Promise<CallResult>): Promise<CallResult> {
+  let answer = await send();
+  for (let tries = 1; answer.status === 429 && tries < 30; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, (Number(answer.headers.get('retry-after')) || 1) * 1000));
+    answer = await send();
+  }
+  return answer;
+}
+
+/**
  * Serves one handler through the node20 template emulation with stack.yml's settings
  * (RAW_BODY=true), on a loopback port, for the life of the test file.
  */
