@@ -36,7 +36,8 @@ async function callsPerSecond(label: string, calls: () => Promise<number>[]): Pr
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'shop-bench-'));
-  const shop = await startShop({ port: 0, dataDir: join(dir, 'data'), secretsDir: join(dir, 'secrets') });
+  // Every call admitted (max_inflight 0): throughput, not how a rush is shed (bench/flash-sale-aims.ts).
+  const shop = await startShop({ port: 0, dataDir: join(dir, 'data'), secretsDir: join(dir, 'secrets'), functionEnv: { max_inflight: '0' } });
   const fn = (name: string) => `${shop.url}/function/${name}`;
   try {
     await post(fn('inventory-restock'), { productId: 'paper-filters-100', stock: 1_000_000 }, { authorization: `Bearer ${shop.secrets['shop-admin-token']}` });

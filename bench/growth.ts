@@ -42,7 +42,8 @@ async function main(): Promise<void> {
   if (!Number.isInteger(total) || total < 2 * BLOCK) throw new Error(`--orders is a whole number of at least ${2 * BLOCK}`);
   const dir = mkdtempSync(join(tmpdir(), 'shop-growth-'));
   const dataDir = join(dir, 'data');
-  let shop = await startShopProcess(dir);
+  // Every call admitted (max_inflight 0): what history costs, not how a rush is shed (bench/flash-sale-aims.ts).
+  let shop = await startShopProcess(dir, { max_inflight: '0' });
   const fn = (name: string) => `${shop.url}/function/${name}`;
   const admin = { authorization: `Bearer ${shop.adminToken}` };
   const db = new Database(join(dataDir, DATABASE_FILE), { readonly: true });
@@ -123,7 +124,7 @@ async function main(): Promise<void> {
       console.log(`npm start memory at ${orders.padStart(6)} orders    ${m.pssMb.toFixed(0)} MB proportional (PSS), ${m.rssMb.toFixed(0)} MB resident (RSS, shared pages once per process), ${m.processes} processes`);
     }
     await shop.stop();
-    shop = await startShopProcess(dir);
+    shop = await startShopProcess(dir, { max_inflight: '0' });
     console.log(`restart at ${total} checkouts               ${shop.startedInMs} ms from start to serving (build cached)`);
   } finally {
     db.close();

@@ -68,7 +68,8 @@ async function listen(handler: http.RequestListener): Promise<{ url: string; clo
 async function main(): Promise<void> {
   await buildIfStale();
   const dir = mkdtempSync(join(tmpdir(), 'shop-ratios-'));
-  const shop = await startShop({ port: 0, dataDir: join(dir, 'data'), secretsDir: join(dir, 'secrets'), sweepEveryMs: 0 });
+  // Every call admitted (max_inflight 0): these figures compare what calls cost, not how a rush is shed (bench/flash-sale-aims.ts).
+  const shop = await startShop({ port: 0, dataDir: join(dir, 'data'), secretsDir: join(dir, 'secrets'), sweepEveryMs: 0, functionEnv: { max_inflight: '0' } });
   const fn = (name: string) => `${shop.url}/function/${name}`;
   console.log(`ratio benchmarks, node ${process.version}, ${WINDOW_MS / 1000} s windows\n`);
   try {

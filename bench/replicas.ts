@@ -36,7 +36,8 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'shop-replicas-'));
   let shop: ShopProcess | undefined;
   try {
-    shop = await startShopProcess(dir);
+    // Every call admitted (max_inflight 0): what replicas add, not how a rush is shed (bench/flash-sale-aims.ts).
+    shop = await startShopProcess(dir, { max_inflight: '0' });
     const s = shop;
     const system = (path: string, body?: unknown) =>
       fetch(`${s.url}${path}`, { method: body === undefined ? 'GET' : 'POST', headers: { authorization: s.basicAuth }, body: body === undefined ? undefined : JSON.stringify(body) });

@@ -38,12 +38,18 @@ runBench(() =>
     const home: number[] = [];
     const checkout: number[] = [];
     let failures = 0;
+    const failed = new Map<string, number>();
+    const fail = (error: unknown) => {
+      failures++;
+      const why = (error as Error).message.replace(/^\/[^ ]*/, (path) => (path.startsWith('/checkout') ? path : path.split('?')[0] as string));
+      failed.set(why, (failed.get(why) ?? 0) + 1);
+    };
     const started = process.hrtime.bigint();
     await Promise.all(
       Array.from({ length: SHOPPERS }, async () => {
         const visit = shopper(shop.storefrontUrl);
         await visit('/');
-        for (let i = 0; i < VISITS; i++) await timed(home, () => visit('/')).catch(() => failures++);
+        for (let i = 0; i < VISITS; i++) await timed(home, () => visit('/')).catch(fail);
         for (let i = 0; i < CHECKOUTS; i++) {
           try {
             await visit('/cart/add', { productId: 'paper-filters-100', quantity: '1' });
@@ -51,14 +57,14 @@ runBench(() =>
             await timed(checkout, () =>
               visit('/checkout', { idempotencyKey: field(form, 'idempotencyKey'), name: 'Bench', email: 'bench@example.com', address: '1 Load St' }),
             );
-          } catch {
-            failures++;
+          } catch (error) {
+            fail(error);
           }
         }
       }),
     );
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    console.log(`storefront bench: ${SHOPPERS} concurrent shoppers, ${VISITS} home views + ${CHECKOUTS} checkouts each, ${seconds.toFixed(1)} s, ${failures} failures`);
+    console.log(`storefront bench: ${SHOPPERS} concurrent shoppers, ${VISITS} home views + ${CHECKOUTS} checkouts each, ${seconds.toFixed(1)} s, ${failures} failures${failures ? ` (${[...failed].map(([why, n]) => `${n}: ${why}`).join(', ')})` : ''}`);
     console.log(summary('home page (GET /)', home, seconds));
     console.log(summary('checkout (POST /checkout)', checkout, seconds));
     const sorted = [...checkout].sort((a, b) => a - b);

@@ -82,6 +82,7 @@ export async function invoke(req: IncomingMessage, res: ServerResponse, name: st
     'x-forwarded-for': (req.headers['x-forwarded-for'] as string | undefined) ?? req.socket.remoteAddress ?? '',
     'x-forwarded-host': (req.headers['x-forwarded-host'] as string | undefined) ?? req.headers.host ?? '',
   };
+  const admittedAt = performance.now();
   const upstream = http.request({ host: '127.0.0.1', port: replica.port, method: req.method, path, headers, agent: deps.agent, timeout: fn.execTimeoutMs + UPSTREAM_MARGIN_MS });
   let released = false;
   const release = () => {
@@ -95,6 +96,7 @@ export async function invoke(req: IncomingMessage, res: ServerResponse, name: st
     answer.pipe(res);
     answer.on('end', () => {
       release();
+      fn.observeCall(performance.now() - admittedAt);
       finish(answer.statusCode ?? 502);
     });
     answer.on('error', () => {

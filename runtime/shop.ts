@@ -88,7 +88,7 @@ export interface RunningShop {
  * Function configuration the runtime's own environment overrides when set (a developer or a test
  * tuning timeouts locally); in the cluster these come from stack.yml only.
  */
-const LOCAL_OVERRIDES = ['LOG_LEVEL', 'RESERVATION_TTL_SECONDS', 'CART_TTL_DAYS', 'GATEWAY_TIMEOUT_MS', 'SQLITE_BUSY_TIMEOUT_MS'];
+const LOCAL_OVERRIDES = ['LOG_LEVEL', 'RESERVATION_TTL_SECONDS', 'CART_TTL_DAYS', 'GATEWAY_TIMEOUT_MS', 'SQLITE_BUSY_TIMEOUT_MS', 'max_inflight'];
 /** Passed on to every replica, as a pod's image and the cluster provide them. */
 const PASSED_ON = ['PATH', 'HOME', 'TZ', 'NODE_OPTIONS', 'MONGO_URL', 'MONGO_DB', 'NODE_EXTRA_CA_CERTS'];
 const IN_CLUSTER_GATEWAY = 'http://gateway.openfaas:8080';
@@ -202,7 +202,7 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
     autoscaler,
     window: metricsWindow,
     faults,
-    admission: { busyWaitMs: Number(env.GATEWAY_BUSY_WAIT_MS) || 1_000, noneReadyWaitMs: Number(env.GATEWAY_REPLICA_WAIT_MS) || 5_000, ...options.admission },
+    admission: { busyWaitMs: Number(env.GATEWAY_BUSY_WAIT_MS) || 250, noneReadyWaitMs: Number(env.GATEWAY_REPLICA_WAIT_MS) || 5_000, ...options.admission },
     maxAsyncBodyBytes: 1024 * 1024,
     callbacks,
     version: { release: (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version, sha: 'local' },

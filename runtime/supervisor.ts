@@ -236,6 +236,8 @@ export class Replica implements Watched {
   }
 }
 
+/** How much each answered call moves the mean call time (an exponentially weighted mean over about the last 20 calls). */
+const CALL_MS_WEIGHT = 0.1;
 /** Calls that wait at most for a function with no ready replica; more are refused at once. */
 const NONE_READY_LINE = 1_000;
 
@@ -247,6 +249,8 @@ export class FunctionReplicas {
   private readonly replicas: Replica[] = [];
   private readonly listeners = new Set<() => void>();
   private readonly line = new WaitingLine<Replica>();
+  /** Recent mean of a call's time on a replica, in ms (0: none measured yet). */
+  private callMs = 0;
   private cursor = 0;
   private started = 0;
   private stopped = false;
@@ -352,12 +356,19 @@ export class FunctionReplicas {
     return undefined;
   }
 
+  /** A call's time on a replica, admitted to answered: the line's expected wait is measured with it. */
+  observeCall(ms: number): void {
+    this.callMs = this.callMs === 0 ? ms : this.callMs + CALL_MS_WEIGHT * (ms - this.callMs);
+  }
+
   /**
    * A replica for a call, or why there is none. When every ready replica is at its max_inflight
-   * the call waits in line for a free slot up to `limits.busyWaitMs`; the line is no longer than
-   * the function's slots (about one call's time to wait), and a call beyond it is refused at
-   * once. When no replica is ready (starting, restarting, failing its readiness probe) it waits
-   * up to `limits.noneReadyWaitMs` for one.
+   * the call waits in line for a free slot up to `limits.busyWaitMs`. The line adapts to measured
+   * latency: a call whose expected wait (the calls ahead of it shared among the slots, each
+   * taking the recent mean call time) is longer than that is refused at once, so the line is
+   * as long as what the function serves within the wait; before any call was measured it is as
+   * long as the function's slots. When no replica is ready (starting, restarting, failing its
+   * readiness probe) a call waits up to `limits.noneReadyWaitMs` for one.
    */
   async admit(limits: { busyWaitMs: number; noneReadyWaitMs: number }): Promise<Replica | 'busy' | 'none-ready'> {
     const replica = this.pick();
@@ -365,7 +376,8 @@ export class FunctionReplicas {
     const ready = this.replicas.filter((r) => r.state === 'ready');
     if (ready.length > 0) {
       const slots = ready.reduce((sum, r) => sum + r.maxInflight, 0);
-      if (this.line.length >= slots) return 'busy';
+      const ahead = this.line.length + 1;
+      if (this.callMs > 0 ? (ahead / slots) * this.callMs > limits.busyWaitMs : ahead > slots) return 'busy';
     } else if (this.replicas.length === 0 || this.line.length >= NONE_READY_LINE) return 'none-ready';
     const given = await this.line.wait(ready.length > 0 ? limits.busyWaitMs : limits.noneReadyWaitMs);
     return given ?? (this.available() > 0 ? 'busy' : 'none-ready');
