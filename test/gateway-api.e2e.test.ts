@@ -201,9 +201,14 @@ describe('faas-cli logs', () => {
     // A store failure makes inventory-get log an error line (in its own process).
     await api('/system/faults', { body: { store: [{ operation: 'getProducts', mode: 'fail', times: 1 }] } });
     expect((await request(`${t.shop.url}/function/inventory-get`, { query: { id: 'gooseneck-kettle' } })).status).toBe(503);
-    const res = await api('/system/logs?name=inventory-get&tail=5&follow=false');
-    expect(res.headers.get('content-type')).toBe('application/x-ndjson');
-    const messages = (await res.text()).trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
+    // The replica's lines reach the runtime through its stdout pipe: read once its request line is there.
+    const read = async () => {
+      const res = await api('/system/logs?name=inventory-get&tail=5&follow=false');
+      expect(res.headers.get('content-type')).toBe('application/x-ndjson');
+      return (await res.text()).trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
+    };
+    await until(async () => (await read()).some((m) => / - 503 Service Unavailable - /.test(m.text ?? '')));
+    const messages = await read();
     expect(messages.length).toBeGreaterThanOrEqual(2);
     expect(messages.length).toBeLessThanOrEqual(5);
     const [error, last] = messages.slice(-2) as Record<string, string>[];
