@@ -21,6 +21,7 @@ import basicAuth from 'basic-auth';
 import getRawBody from 'raw-body';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from '../core/log';
+import { toShopError } from '../core/errors';
 import { sameSecret } from '../core/secrets';
 import { refuseCallback, type CallbackPolicy } from './callbacks';
 import { deleteDeadLetter, listDeadLetters, retryDeadLetter } from './dead-letters';
@@ -358,8 +359,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (who === 'scaler' && !route.scaler?.includes(req.method ?? '')) return send(res, { status: 403, body: 'the scaler may only list and scale functions, and read their metrics window\n' });
       return void Promise.resolve(route.handle(req, res, match, search)).catch((error: unknown) => {
         options.logger.error({ path: pathOnly, error: String(error) }, 'gateway error');
-        if (!res.headersSent) send(res, { status: 500, body: 'Internal Server Error' });
-        else res.destroy();
+        if (res.headersSent) return void res.destroy();
+        // The store busy or unable to write (the async queue, dead letters): 503 with when to come back, never 500.
+        const failure = toShopError(error);
+        if (failure.status !== 503) return send(res, { status: 500, body: 'Internal Server Error' });
+        res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8', 'Retry-After': String(failure.retryAfterSeconds ?? 1) });
+        res.end(`${failure.message}\n`);
       });
     }
     if (known) {
