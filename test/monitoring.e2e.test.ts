@@ -68,9 +68,12 @@ async function published(url: string): Promise<string[]> {
 describe('the cluster’s rules and dashboard', () => {
   it('name only metrics the gateway or the storefront publish, and each of those the dashboard needs', async () => {
     const available = new Set([...(await published(s.t.shop.url)), ...(await published(s.url))]);
-    for (const expressions of [alertRuleQueries(), dashboardQueries()]) {
+    const rules = ['gateway_function_invocation_total', 'gateway_functions_seconds_bucket', 'gateway_service_count', 'shop_checkouts_total', 'shop_function_replicas_available', 'shop_sold_out_total'];
+    // The dashboard also shows the storefront's own refusals beside its bound on pages in flight.
+    const dashboard = [...rules, 'storefront_concurrency_limit', 'storefront_pages_in_flight', 'storefront_refusals_total'];
+    for (const [expressions, expected] of [[alertRuleQueries(), rules], [dashboardQueries(), dashboard]] as const) {
       const named = metricNames(expressions);
-      expect([...named].sort()).toEqual(['gateway_function_invocation_total', 'gateway_functions_seconds_bucket', 'gateway_service_count', 'shop_checkouts_total', 'shop_function_replicas_available', 'shop_sold_out_total']);
+      expect([...named].sort()).toEqual(expected);
       expect([...named].filter((name) => !available.has(name))).toEqual([]);
     }
   });
