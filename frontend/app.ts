@@ -117,12 +117,15 @@ export function createStorefront(config: StorefrontConfig): express.Express {
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy ?? 'loopback');
   // Templates are compiled once and cached: they ship with the app and never change under it.
-  app.engine('ejs', (path, data, done) => ejs.renderFile(path, data as ejs.Data, { cache: true }, done as (err: Error | null, html?: string) => void));
+  // Includes name their file from the views folder (`/partials/header`): resolved without a look at the disk on every render.
+  app.engine('ejs', (path, data, done) => ejs.renderFile(path, data as ejs.Data, { cache: true, root: VIEWS }, done as (err: Error | null, html?: string) => void));
   app.set('view engine', 'ejs');
   app.set('views', VIEWS);
   // Templates compiled once per process, in development too (Express caches them only under
   // NODE_ENV=production): npm start runs a new storefront process on a change under frontend/.
   app.set('view cache', true);
+  // Pages carry the shopper's CSRF token and cart: an ETag (a hash of every page) never matches.
+  app.set('etag', false);
   app.locals.money = (cents: number) => `€${(cents / 100).toFixed(2)}`;
   app.use(
     helmet({
