@@ -24,6 +24,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chart, esc, functionStats, functionsTable, lengthOf, scrape, Shopper, wholeNumber, writeFiles, type FunctionStats, type LoadArgs, type LoadOptions } from './load';
+import { retryAfterSeconds } from '../core/duration';
 import { seededRandom, type Random } from './random';
 import { percentile } from './stats';
 
@@ -90,9 +91,8 @@ function byStatus(samples: readonly Sample[]): Record<string, number> {
 
 /** Seconds to wait for a Retry-After (seconds or an HTTP date), held to 1-30 s. */
 export function retryAfterMs(header: string | null, now = Date.now()): number {
-  const text = header?.trim() ?? '';
-  const seconds = /^\d+$/.test(text) ? Number(text) : text ? (Date.parse(text) - now) / 1000 : NaN;
-  return 1000 * (Number.isFinite(seconds) ? Math.min(RETRY_AFTER_S.max, Math.max(RETRY_AFTER_S.min, seconds)) : RETRY_AFTER_S.default);
+  const seconds = retryAfterSeconds(header ?? undefined, now);
+  return 1000 * (seconds === undefined ? RETRY_AFTER_S.default : Math.min(RETRY_AFTER_S.max, Math.max(RETRY_AFTER_S.min, seconds)));
 }
 
 const field = (html: string, name: string) => new RegExp(`name="${name}" value="([^"]+)"`).exec(html)?.[1];

@@ -1,7 +1,7 @@
 /**
  * Durations as OpenFaaS's components read them (the watchdog's exec_timeout, the queue-worker's
- * waits), and the watchdog's default exec_timeout: a function that calls another (order-create)
- * bounds its own work by it.
+ * waits), the watchdog's default exec_timeout (a function that calls another, order-create,
+ * bounds its own work by it), and HTTP's Retry-After, which every tier's refusals carry.
  */
 /** Go durations as the watchdog reads them: "10s", "1m30s", "500ms"; a bare number is seconds. */
 export function parseDuration(text: string | undefined, fallbackMs: number): number {
@@ -20,3 +20,10 @@ export function parseDuration(text: string | undefined, fallbackMs: number): num
 
 /** of-watchdog's exec_timeout when the function's environment sets none. */
 export const DEFAULT_EXEC_TIMEOUT_MS = 10_000;
+
+/** Seconds a Retry-After asks for (seconds or an HTTP date), or undefined when it says nothing usable. */
+export function retryAfterSeconds(header: string | undefined, now = Date.now()): number | undefined {
+  const text = header?.trim() ?? '';
+  const seconds = /^\d+$/.test(text) ? Number(text) : text ? Math.ceil((Date.parse(text) - now) / 1000) : NaN;
+  return Number.isFinite(seconds) ? Math.max(0, seconds) : undefined;
+}

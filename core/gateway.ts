@@ -18,6 +18,7 @@ import got, { type Got, type Response } from 'got';
 import { Agent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { z } from './zod';
+import { retryAfterSeconds } from './duration';
 import { shopError, unavailable, type ErrorCode, type ShopError } from './errors';
 import { ErrorBody, Release, Reservation, type OrderLineRequest } from './schemas';
 
@@ -78,13 +79,6 @@ const MIN_ATTEMPT_MS = 100;
 const ATTEMPTS = 10;
 const REFUSALS = new Set([429, 503]);
 const FAILURES = new Set([408, 502, 504]);
-
-/** Seconds a Retry-After asks for (seconds or an HTTP date), or undefined when it says nothing usable. */
-export function retryAfterSeconds(header: string | undefined, now = Date.now()): number | undefined {
-  const text = header?.trim() ?? '';
-  const seconds = /^\d+$/.test(text) ? Number(text) : text ? Math.ceil((Date.parse(text) - now) / 1000) : NaN;
-  return Number.isFinite(seconds) ? Math.max(0, seconds) : undefined;
-}
 
 /** Refused before it ran: the gateway or the watchdog turned it away, the function never saw it. */
 const refusedUnrun = (status: number, body: unknown) => status === 429 || (status === 503 && !ErrorBody.safeParse(body).success);

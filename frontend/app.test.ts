@@ -8,7 +8,7 @@ import type { ReplyFnContext, ReplyFnResult } from 'nock';
 import type { AddressInfo } from 'node:net';
 import { createStorefront, type StorefrontConfig } from './app';
 import { storefrontConfig } from './server';
-import { retryAfterSeconds } from '../core/gateway';
+import { retryAfterSeconds } from '../core/duration';
 import { CATALOG_TTL_MS, createShopClient, shopperRetryAfter } from './shop-client';
 import { product } from '../test/support/fixtures';
 import { useNock } from '../test/support/nock';

@@ -6,7 +6,7 @@
  * initial one up to the maximum; a Retry-After on a 429 or 503 sets the wait instead (never below
  * the initial wait). After the last attempt the call is kept as a dead letter.
  */
-import { parseDuration } from '../core/duration';
+import { parseDuration, retryAfterSeconds } from '../core/duration';
 
 export interface RetryPolicy {
   /** Attempts in all, the first included. */
@@ -38,7 +38,7 @@ export function retryable(policy: RetryPolicy, status: number): boolean {
 export function retryWait(policy: RetryPolicy, attempt: number, status: number, retryAfter?: string | null): number {
   const backoff = Math.min(policy.initialWaitMs * 2 ** (attempt - 1), policy.maxWaitMs);
   if (!retryAfter || (status !== 429 && status !== 503)) return backoff;
-  const seconds = /^\d+$/.test(retryAfter.trim()) ? Number(retryAfter) * 1000 : Date.parse(retryAfter) - Date.now();
-  if (!Number.isFinite(seconds)) return backoff;
-  return Math.min(Math.max(seconds, policy.initialWaitMs), policy.maxWaitMs);
+  const seconds = retryAfterSeconds(retryAfter);
+  if (seconds === undefined) return backoff;
+  return Math.min(Math.max(seconds * 1000, policy.initialWaitMs), policy.maxWaitMs);
 }

@@ -20,7 +20,7 @@ import { createInterface } from 'node:readline';
 import { heapLimitMb, type Watched } from './oom';
 import { Probe, type ProbeTimings } from './probes';
 import { WaitingLine } from './waiting-line';
-import { DEFAULT_EXEC_TIMEOUT_MS, parseDuration } from '../core/duration';
+import { watchdogOptions } from './watchdog';
 import type { ToReplica, ToSupervisor } from './replica';
 
 export interface ReplicaSpec {
@@ -71,6 +71,8 @@ export class Replica implements Watched {
   restarts = 0;
   startedAt = 0;
   rssBytes?: number;
+  /** max_inflight of its spec: the calls its watchdog takes at once (0: no limit); read once, it is asked on every call. */
+  readonly maxInflight: number;
   private idle?: () => void;
   private restartTimer?: NodeJS.Timeout;
   private killTimer?: NodeJS.Timeout;
@@ -85,7 +87,9 @@ export class Replica implements Watched {
     private readonly spec: ReplicaSpec,
     private readonly options: SupervisorOptions,
     private readonly onChange: () => void,
-  ) {}
+  ) {
+    this.maxInflight = watchdogOptions(spec.env).maxInflight;
+  }
 
   get pid(): number | undefined {
     const child = this.child;
@@ -130,10 +134,6 @@ export class Replica implements Watched {
   }
 
   /** The gateway is done with one of its calls. */
-  /** max_inflight of its spec: the calls its watchdog takes at once (0: no limit). */
-  get maxInflight(): number {
-    return Number(this.spec.env.max_inflight) || 0;
-  }
 
   /** Ready, with room for one more call under its max_inflight. */
   get hasRoom(): boolean {
@@ -258,11 +258,16 @@ export class FunctionReplicas {
   /** The deployment's revision: each update starts a new one. */
   generation = 1;
 
+  /** exec_timeout of the current spec: how long its watchdog lets a call run; read once per spec, it is asked on every call. */
+  execTimeoutMs: number;
+
   constructor(
     readonly name: string,
     private spec: ReplicaSpec,
     private readonly options: SupervisorOptions,
-  ) {}
+  ) {
+    this.execTimeoutMs = watchdogOptions(spec.env).execTimeoutMs;
+  }
 
   get instances(): readonly Replica[] {
     return this.replicas;
@@ -270,11 +275,6 @@ export class FunctionReplicas {
 
   available(): number {
     return this.replicas.filter((r) => r.state === 'ready').length;
-  }
-
-  /** exec_timeout of the current spec: how long its watchdog lets a call run. */
-  get execTimeoutMs(): number {
-    return parseDuration(this.spec.env.exec_timeout, DEFAULT_EXEC_TIMEOUT_MS);
   }
 
   /** Resident memory of the running replicas, as last sampled. */
@@ -303,6 +303,7 @@ export class FunctionReplicas {
   async update(spec: ReplicaSpec, replicas: number): Promise<Rollout> {
     if (this.stopped) return 'replaced';
     this.spec = spec;
+    this.execTimeoutMs = watchdogOptions(spec.env).execTimeoutMs;
     const generation = ++this.generation;
     this.desired = replicas;
     for (let i = 0; i < replicas; i++) this.add();
