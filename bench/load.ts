@@ -7,7 +7,7 @@
  *   options: --users 20  --duration 30 (s), or --iterations N (steps per shopper)
  *            --think 1000-10000 (ms between a shopper's steps)  --seed 1  --out load-report
  *   npm run load -- --profile flash-sale           a rush: 300 shoppers, no think time, 20 s
- *                                                  (bench/flash-sale.ts)
+ *                                                  (bench/flash-sale.ts; --tier gateway: straight at the gateway)
  *
  * Each virtual shopper keeps its own cookies and repeats, after a think time, one of:
  * browse a product or search (10), view the cart (3), add to cart (2), the home page (1),
@@ -17,6 +17,7 @@
  * before and after.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -91,8 +92,14 @@ function pick(random: Random): Step {
 const SEARCHES = ['coffee', 'mug', 'kettle', 'filter', 'beans', 'grinder'];
 
 /** A browser-like visitor: keeps its cookies and the page's CSRF token, never follows redirects. */
+/**
+ * One virtual shopper, as a browser is: its own cookies, and its own keep-alive connection to the
+ * shop, used one request at a time, rather than a pool shared with every other shopper (which
+ * would close connections left idle while others are busy and open new ones in the next rush).
+ */
 export class Shopper {
   private readonly cookies = new Map<string, string>();
+  private readonly connection = new http.Agent({ keepAlive: true, maxSockets: 1 });
   private csrf = '';
   productIds: string[] = [];
   cartLines = 0;
@@ -103,23 +110,44 @@ export class Shopper {
   ) {}
 
   async request(path: string, form?: Record<string, string>): Promise<{ status: number; html: string; headers: Headers }> {
-    const res = await fetch(`${this.base}${path}`, {
-      method: form ? 'POST' : 'GET',
-      redirect: 'manual',
-      headers: { cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '), ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
-      body: form ? new URLSearchParams({ _csrf: this.csrf, ...form }).toString() : undefined,
-      signal: AbortSignal.timeout(30_000),
+    const body = form ? new URLSearchParams({ _csrf: this.csrf, ...form }).toString() : undefined;
+    const res = await new Promise<{ status: number; html: string; headers: Headers }>((resolve, reject) => {
+      const req = http.request(
+        `${this.base}${path}`,
+        {
+          method: form ? 'POST' : 'GET',
+          agent: this.connection,
+          headers: { cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '), ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
+          signal: AbortSignal.timeout(30_000),
+        },
+        (answer) => {
+          const chunks: Buffer[] = [];
+          answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+          answer.on('error', reject);
+          answer.on('end', () => {
+            const headers = new Headers();
+            for (let i = 0; i < answer.rawHeaders.length; i += 2) headers.append(answer.rawHeaders[i] as string, answer.rawHeaders[i + 1] as string);
+            resolve({ status: answer.statusCode ?? 0, html: Buffer.concat(chunks).toString('utf8'), headers });
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
     });
     for (const c of res.headers.getSetCookie()) {
       const [k, v] = (c.split(';')[0] as string).split('=');
       if (v) this.cookies.set(k as string, v);
       else this.cookies.delete(k as string);
     }
-    const html = await res.text();
-    this.csrf = /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? this.csrf;
-    const ids = [...html.matchAll(/href="\/products\/([a-z0-9-]+)"/g)].map((m) => m[1] as string);
+    this.csrf = /name="_csrf" value="([^"]+)"/.exec(res.html)?.[1] ?? this.csrf;
+    const ids = [...res.html.matchAll(/href="\/products\/([a-z0-9-]+)"/g)].map((m) => m[1] as string);
     if (ids.length) this.productIds = [...new Set(ids)];
-    return { status: res.status, html, headers: res.headers };
+    return res;
+  }
+
+  /** Closes the shopper's connection. */
+  leave(): void {
+    this.connection.destroy();
   }
 
   private product(): string {
@@ -251,6 +279,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
         const wait = Math.min(think(), until - Date.now());
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       }
+      shopper.leave();
     }),
   );
   clearInterval(progress);
@@ -374,6 +403,7 @@ async function main(): Promise<void> {
       duration: { type: 'string' },
       iterations: { type: 'string' },
       think: { type: 'string' },
+      tier: { type: 'string' },
       seed: { type: 'string', default: '1' },
       out: { type: 'string', default: 'load-report' },
     },
@@ -382,6 +412,7 @@ async function main(): Promise<void> {
     if (values.think !== undefined) throw new Error('a flash sale has no think time: leave --think out');
     return (await import('./flash-sale')).flashSaleMain(values);
   }
+  if (values.tier !== undefined) throw new Error('--tier is for --profile flash-sale');
   if (values.profile !== 'default') throw new Error(`--profile is default or flash-sale (got ${values.profile})`);
   values.users ??= '20';
   values.think ??= '1000-10000';

@@ -55,12 +55,22 @@ export function memoryOf(pid: number): { rss: number; pss: number } {
   }
 }
 
-export async function startShopProcess(dir: string, env: Record<string, string> = {}): Promise<ShopProcess> {
+export interface ShopProcessOptions {
+  /**
+   * Runs the shop's process tree at this niceness (1-19), below the bench's own process. For the
+   * latency benches: shoppers' browsers do not share the shop's CPU, and a load generator that
+   * waits for the CPU behind the shop adds its own wait to every latency it measures.
+   */
+  niceness?: number;
+}
+
+export async function startShopProcess(dir: string, env: Record<string, string> = {}, options: ShopProcessOptions = {}): Promise<ShopProcess> {
   const [port, storefrontPort] = [await freePort(), await freePort()];
   const command = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
   const secretsDir = join(dir, 'secrets');
   const started = Date.now();
-  const child = spawn('sh', ['-c', `exec ${command}`], {
+  const nice = options.niceness ? `nice -n ${options.niceness} ` : '';
+  const child = spawn('sh', ['-c', `exec ${nice}${command}`], {
     cwd: ROOT,
     env: { ...process.env, GATEWAY_PORT: String(port), STOREFRONT_PORT: String(storefrontPort), DATA_DIR: join(dir, 'data'), SECRETS_DIR: secretsDir, LOG_LEVEL: 'silent', SWEEP_EVERY_MS: '0', AUTOSCALE: '0', WATCH: '0', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -97,10 +107,10 @@ export async function startShopProcess(dir: string, env: Record<string, string> 
 }
 
 /** `npm start` on a fresh data directory for the length of `use`; stopped and removed after, whatever happens. */
-export async function withShopProcess<T>(use: (shop: ShopProcess, dir: string) => Promise<T>, env: Record<string, string> = {}): Promise<T> {
+export async function withShopProcess<T>(use: (shop: ShopProcess, dir: string) => Promise<T>, env: Record<string, string> = {}, options: ShopProcessOptions = {}): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'shop-bench-'));
   try {
-    const shop = await startShopProcess(dir, env);
+    const shop = await startShopProcess(dir, env, options);
     try {
       return await use(shop, dir);
     } finally {

@@ -1,5 +1,7 @@
 /** The storefront's adaptive bound on pages in flight, page by page (no clock: outcomes say how long a page took). */
-import { ConcurrencyLimit } from './admission';
+import { EventEmitter } from 'node:events';
+import type { Request, Response } from 'express';
+import { admission, ConcurrencyLimit, eventLoopLateness, LATE_LOOP_MS } from './admission';
 
 const fine = { ms: 20, overloaded: false };
 
@@ -25,18 +27,32 @@ describe('the bound on pages in flight', () => {
     expect(limit.tryAcquire()).toBeUndefined();
   });
 
-  it('grows by one per page that went well while at least half of it was in use, up to max', () => {
+  it('grows by about one per limit’s worth of pages that went well with the limit in use, up to max', () => {
     const limit = new ConcurrencyLimit({ initial: 4, min: 1, max: 5 });
-    for (const release of take(limit, 4)) release(fine);
+    const held = take(limit, 3); // three pages in flight: each page below is the fourth
+    for (let i = 0; i < 4; i++) take(limit, 1)[0]?.(fine);
+    expect(limit.limit).toBe(4); // 4 + 1/4 + 1/4.25 + ...: 4.92
+    take(limit, 1)[0]?.(fine);
     expect(limit.limit).toBe(5);
-    for (const release of take(limit, 5)) release(fine);
+    for (let i = 0; i < 20; i++) take(limit, 1)[0]?.(fine);
     expect(limit.limit).toBe(5);
+    for (const release of held) release(fine);
   });
 
   it('does not grow while the shop uses less than half of it', () => {
     const limit = new ConcurrencyLimit({ initial: 10, min: 1, max: 100 });
     for (let i = 0; i < 50; i++) take(limit, 1)[0]?.(fine);
     expect(limit.limit).toBe(10);
+  });
+
+  it('grows back to where it started by one per page that went well once the shop is quiet', () => {
+    const limit = new ConcurrencyLimit({ initial: 20, min: 4, max: 100 });
+    for (let i = 0; i < 30; i++) take(limit, 1)[0]?.({ ms: 5, overloaded: true });
+    expect(limit.limit).toBe(4);
+    for (let i = 0; i < 7; i++) take(limit, 1)[0]?.(fine); // one page at a time: less than half of it in use
+    expect(limit.limit).toBe(11);
+    for (let i = 0; i < 20; i++) take(limit, 1)[0]?.(fine);
+    expect(limit.limit).toBe(20);
   });
 
   it('shrinks by a tenth per page refused upstream, out of budget or slower than slowMs, down to min', () => {
@@ -59,4 +75,32 @@ describe('the bound on pages in flight', () => {
     expect(() => new ConcurrencyLimit({ min: 0, max: 5 })).toThrow(/min/);
     expect(() => new ConcurrencyLimit({ min: 6, max: 5 })).toThrow(/min/);
   });
+
+  it('counts a page that ends while the event loop runs late as overload', () => {
+    const limit = new ConcurrencyLimit({ initial: 10, min: 1, max: 10 });
+    let lateness = 0;
+    const admit = admission(limit, () => new Error('busy'), () => lateness);
+    const page = () => {
+      const res = Object.assign(new EventEmitter(), { locals: {} });
+      admit({} as Request, res as unknown as Response, () => undefined);
+      return res;
+    };
+    page().emit('finish');
+    expect(limit.limit).toBe(10);
+    lateness = LATE_LOOP_MS + 1;
+    page().emit('finish');
+    expect(limit.limit).toBe(9);
+  });
 });
+
+describe('the event loop’s lateness', () => {
+  it('reads how late the loop ran after it was held up', async () => {
+    const lateness = eventLoopLateness(50);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    const until = Date.now() + 200;
+    while (Date.now() < until); // the loop held for 200 ms, as a burst of pages would
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(lateness()).toBeGreaterThan(100);
+  });
+});
+

@@ -3,14 +3,24 @@
  * (the busy page, 503 + Retry-After) without calling anything, so the pages let in keep the
  * speed of a quiet day instead of everybody waiting.
  *
- * The bound adapts as Netflix's concurrency-limits AIMD limit does: a page that went well while
- * at least half the limit was in use raises it by one; a page that met overload lowers it by a
- * tenth: a function or the gateway refused it (429, 503), it ran out of its budget, or it took
- * longer than `slowMs`. AIMD rather than a gradient of latency: the storefront's pages differ
- * some thirty-fold in cost (a catalog page from the cache, a checkout), so a change in the mix
- * of pages looks like queueing to a gradient of mean latency, while AIMD's signals do not depend
- * on the mix. min = max gives a fixed bound.
+ * The bound adapts as TCP's congestion window does (additive increase, multiplicative decrease,
+ * the scheme of Netflix's concurrency-limits AIMD limit): every page that went well while at
+ * least half the bound was in use raises it by 1/bound, so by one per bound's worth of pages; a
+ * page that met overload lowers it by a tenth: a function or the gateway refused it (429, 503),
+ * it ran out of its budget, it took longer than `slowMs`, or it ended while the storefront's own
+ * event loop ran late (admission below). Growing by one per page (Netflix's
+ * default) settles where a tenth of a bound's pages are slow, some 20 % of them: under a rush
+ * that was 100-200 pages at once and every page slow. One per bound's worth settles where about
+ * 10 / bound² of them are slow, near the p99, so the slow threshold is roughly the pages' p99
+ * under a rush. Below its starting bound, with less than half of it in use, it grows back by one
+ * per page that went well: the rush is over, and that bound is the one a quiet day was measured with.
+ *
+ * AIMD rather than a gradient of latency: the storefront's pages differ some thirty-fold in cost
+ * (a catalog page from the cache, a checkout), so a change in the mix of pages looks like
+ * queueing to a gradient of mean latency, while a threshold above the costliest quiet page does
+ * not depend on the mix. min = max gives a fixed bound.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { NextFunction, Request, Response } from 'express';
 
 export interface ConcurrencyLimitOptions {
@@ -22,8 +32,8 @@ export interface ConcurrencyLimitOptions {
   slowMs: number;
 }
 
-/** 50 at start (a quiet shop's few dozen pages at once fit), 10 to 200, slow above 1 s: README, "Under a rush". */
-export const CONCURRENCY_DEFAULTS: ConcurrencyLimitOptions = { initial: 50, min: 10, max: 200, slowMs: 1_000 };
+/** 50 at start (a quiet shop's few dozen pages at once fit), 8 to 200, slow above 300 ms (3 x a quiet checkout): README, "Under a rush". */
+export const CONCURRENCY_DEFAULTS: ConcurrencyLimitOptions = { initial: 50, min: 8, max: 200, slowMs: 300 };
 const BACKOFF = 0.9;
 
 export interface PageOutcome {
@@ -64,8 +74,10 @@ export class ConcurrencyLimit {
       if (!outcome) return;
       const { min, max, slowMs } = this.options;
       if (outcome.overloaded || outcome.ms > slowMs) this.estimate = Math.max(min, this.estimate * BACKOFF);
-      // Raised only when the limit was what held pages back: a shop using a tenth of it learns nothing about more.
-      else if (inUse * 2 >= this.limit) this.estimate = Math.min(max, this.estimate + 1);
+      // Raised when the limit was what held pages back (a shop using a tenth of it learns nothing about more).
+      else if (inUse * 2 >= this.limit) this.estimate = Math.min(max, this.estimate + 1 / this.estimate);
+      // Below where it started, with the shop quiet again: back by one per page, so that the rush's bound does not outlast it.
+      else if (this.estimate < this.options.initial) this.estimate = Math.min(this.options.initial, this.estimate + 1);
     };
   }
 }
@@ -73,16 +85,43 @@ export class ConcurrencyLimit {
 const clamp = (n: number, min: number, max: number) => Math.min(max, Math.max(min, n));
 
 /**
+ * How late the event loop has been lately (ms): the longest delay seen in the last tenth of a
+ * second or so, read when asked. A late loop means requests wait unread in the kernel, before
+ * any limit can see them, and refusals wait with them: the storefront has more pages in flight
+ * than its CPU serves.
+ */
+export function eventLoopLateness(windowMs = 100): () => number {
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  let readAt = performance.now();
+  let lateness = 0;
+  return () => {
+    const now = performance.now();
+    if (now - readAt >= windowMs) {
+      // The timer that measures fires every 10 ms: its delay beyond that is the lateness.
+      lateness = Math.max(0, delay.max / 1e6 - 10);
+      delay.reset();
+      readAt = now;
+    }
+    return lateness;
+  };
+}
+
+/** A page that ends while the event loop runs later than this counts as overload. */
+export const LATE_LOOP_MS = 50;
+
+/**
  * Admits a page within the limit, or passes `refuse()` to the error handler at once. The page's
  * outcome is read when its answer is sent: `res.locals.overloaded` is set by whoever saw the
- * overload (the error handler, for refusals from upstream and pages out of budget).
+ * overload (the error handler, for refusals from upstream and pages out of budget), and a page
+ * that ends while the event loop runs late counts as overloaded too.
  */
-export function admission(limit: ConcurrencyLimit, refuse: () => unknown) {
+export function admission(limit: ConcurrencyLimit, refuse: () => unknown, lateness: () => number = eventLoopLateness()) {
   return (_req: Request, res: Response, next: NextFunction): void => {
     const release = limit.tryAcquire();
     if (!release) return next(refuse());
     const started = process.hrtime.bigint();
-    res.once('finish', () => release({ ms: Number(process.hrtime.bigint() - started) / 1e6, overloaded: res.locals.overloaded === true }));
+    res.once('finish', () => release({ ms: Number(process.hrtime.bigint() - started) / 1e6, overloaded: res.locals.overloaded === true || lateness() > LATE_LOOP_MS }));
     res.once('close', () => release());
     next();
   };

@@ -74,8 +74,13 @@ const UpdateForm = z.strictObject({
 });
 const CheckoutForm = z.strictObject({ _csrf: Csrf, name: z.string(), email: z.string(), address: z.string(), idempotencyKey: IdempotencyKey });
 const CancelForm = z.strictObject({ _csrf: Csrf });
-/** The Retry-After of the storefront's own busy page: about what an admitted page takes under a rush, so that refused shoppers come back as permits free up. */
-export const BUSY_RETRY_AFTER_S = 2;
+/**
+ * The Retry-After of the storefront's own busy page: 1-3 s, about what an admitted page takes
+ * under a rush, so that refused shoppers come back as permits free up. Drawn at random, since
+ * shoppers refused in one burst would otherwise come back in one, and be refused again together.
+ */
+export const BUSY_RETRY_AFTER_S = { min: 1, max: 3 } as const;
+const busyRetryAfterS = () => BUSY_RETRY_AFTER_S.min + Math.floor(Math.random() * (BUSY_RETRY_AFTER_S.max - BUSY_RETRY_AFTER_S.min + 1));
 const CatalogQuery = z.object({
   q: z.string().max(100).optional(),
   cursor: z.string().max(200).regex(/^[A-Za-z0-9_-]+$/).optional(),
@@ -192,7 +197,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
   });
   // Every page a shopper opens counts against the limit; the operator's page does not, so that
   // it shows what is going on in the middle of a rush (nginx and its login throttle bound it).
-  const admit = admission(limit, () => busy({ reason: 'busy', retryAfterS: BUSY_RETRY_AFTER_S }));
+  const admit = admission(limit, () => busy({ reason: 'busy', retryAfterS: busyRetryAfterS() }));
   app.use((req, res, next) => (/^\/admin(\/|$)/i.test(req.path) ? next() : admit(req, res, next)));
 
   /**
@@ -409,6 +414,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
     }
     if (res.headersSent) return;
     const seconds = refusal.retryAfterS;
+    const inSeconds = seconds === 1 ? '1 second' : `${seconds} seconds`;
     res.status(503).set('Retry-After', String(seconds));
     const form = req.method === 'POST' && /^\/checkout\/?$/i.test(req.path) ? CheckoutForm.safeParse(req.body) : undefined;
     if (form?.success) {
@@ -417,12 +423,12 @@ export function createStorefront(config: StorefrontConfig): express.Express {
       res.locals.flash = {
         kind: 'error',
         text: spent
-          ? `The shop was too busy to place your order: nothing was charged, and your cart and details are kept. Place it again in ${seconds} seconds.`
-          : `The shop is very busy: your order is not placed yet. Your cart and details are kept; place it again in ${seconds} seconds and it will be placed once.`,
+          ? `The shop was too busy to place your order: nothing was charged, and your cart and details are kept. Place it again in ${inSeconds}.`
+          : `The shop is very busy: your order is not placed yet. Your cart and details are kept; place it again in ${inSeconds} and it will be placed once.`,
       };
       return res.render('checkout', { title: 'Checkout', cart: undefined, form: spent ? { ...fields, idempotencyKey: randomUUID() } : fields, errors: {} });
     }
-    res.render('busy', { title: 'The shop is busy', seconds, again: req.method === 'GET' ? req.originalUrl : undefined });
+    res.render('busy', { title: 'The shop is busy', inSeconds, again: req.method === 'GET' ? req.originalUrl : undefined });
   }
 
   return app;

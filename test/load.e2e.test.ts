@@ -101,3 +101,22 @@ it('flash sale: a refused order waits its Retry-After and is placed again, once;
     await faults.set(null);
   }
 });
+
+it('flash sale at the gateway: the pages’ calls, a refused order waited for, sent again and placed once', async () => {
+  const [users, rounds] = [3, 2];
+  await restockAll(s.t.shop.url, s.t.shop.secrets['shop-admin-token'] as string, 1_000);
+  const faults = faultRecorder(s.t);
+  await faults.set({ functions: { 'order-create': { status: 429, times: 2 } } });
+  try {
+    const report = await runFlashSale({ target: s.t.shop.url, tier: 'gateway', metricsUrl: `${s.t.shop.url}/metrics`, users, length: { iterations: rounds }, seed: 9 });
+    expect(faults.fired()).toEqual({ 'function:order-create': 2 });
+    expect(report).toMatchObject({ tier: 'gateway', errors: { count: 0, byStatus: {} }, orders: { placed: users * rounds, notPlaced: 0 }, refusals: { count: 2, byStatus: { 429: 2 } } });
+    for (const step of ['product', 'add', 'checkout', 'place'] as const) expect(report.steps[step].admitted.count).toBe(users * rounds);
+    // The storefront's calls and nothing else; each order decided once: one reservation per order placed.
+    expect(Object.keys(report.functions).sort()).toEqual(['cart-add', 'cart-get', 'inventory-get', 'inventory-reserve', 'order-create']);
+    expect(report.functions['order-create']).toMatchObject({ calls: users * rounds + 2, refused: 2, errors: 0 });
+    expect(report.functions['inventory-reserve']?.calls).toBe(users * rounds);
+  } finally {
+    await faults.set(null);
+  }
+});
