@@ -51,7 +51,7 @@ async function rushAt(shop: ShopProcess, tier: Tier, seed: number): Promise<numb
   console.log(`     5 shoppers: checkout p50 ${p50} ms, ${quiet.orders.perSecond} orders/s`);
   console.log(`    30 shoppers: ${fits.orders.perSecond} orders/s, checkout p50 ${fits.steps.place.admitted.p50} ms p99 ${fits.steps.place.admitted.p99} ms`);
   console.log(`   300 shoppers: ${rush.orders.perSecond} orders/s; admitted checkout p50 ${rush.steps.place.admitted.p50} ms p99 ${rush.steps.place.admitted.p99} ms; ${rush.refusals.count} refusals (${JSON.stringify(rush.refusals.byStatus)}) answered in p50 ${rush.refusals.p50} ms p99 ${rush.refusals.p99} ms; other answers ${JSON.stringify(rush.errors.byStatus)}`);
-  console.log(`                 the shoppers' own event loop delay: mean ${rush.shopperLag.mean} ms, p99 ${rush.shopperLag.p99} ms; the storefront's: ${storefrontLag.join(', ')}`);
+  console.log(`                 the shoppers' own event loop ran late by: mean ${rush.shopperLag.mean} ms, p99 ${rush.shopperLag.p99} ms${tier === 'storefront' ? `; the storefront's event loop delay: ${storefrontLag.join(', ')}` : ''}`);
   const perFunction = Object.entries(rush.functions).map(([fn, f]) => `${fn} ${f.calls} calls, ${f.refused} refused, mean ${f.meanMs} ms, p95 <= ${f.p95Ms} ms`);
   console.log(`                 at the gateway: ${perFunction.join('; ')}`);
   console.log(`  admitted checkout p99 / quiet checkout p50: ${(rush.steps.place.admitted.p99 / p50).toFixed(1)} ${aim(rush.steps.place.admitted.p99 <= 10 * p50, '<= 10')}`);

@@ -18,6 +18,7 @@
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -91,15 +92,16 @@ function pick(random: Random): Step {
 
 const SEARCHES = ['coffee', 'mug', 'kettle', 'filter', 'beans', 'grinder'];
 
-/** A browser-like visitor: keeps its cookies and the page's CSRF token, never follows redirects. */
 /**
- * One virtual shopper, as a browser is: its own cookies, and its own keep-alive connection to the
- * shop, used one request at a time, rather than a pool shared with every other shopper (which
- * would close connections left idle while others are busy and open new ones in the next rush).
+ * One virtual shopper, as a browser is: its own cookies and the page's CSRF token, redirects not
+ * followed, and its own keep-alive connection to the shop, used one request at a time, rather
+ * than a pool shared with every other shopper (which would close connections left idle while
+ * others are busy and open new ones in the next rush).
  */
 export class Shopper {
   private readonly cookies = new Map<string, string>();
-  private readonly connection = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  private readonly client: typeof http | typeof https;
+  private readonly connection: http.Agent;
   private csrf = '';
   productIds: string[] = [];
   cartLines = 0;
@@ -107,12 +109,15 @@ export class Shopper {
   constructor(
     private readonly base: string,
     private readonly random: Random = seededRandom(1),
-  ) {}
+  ) {
+    // VM 1 answers over HTTPS (nginx sends plain HTTP there).
+    [this.client, this.connection] = base.startsWith('https:') ? [https, new https.Agent({ keepAlive: true, maxSockets: 1 })] : [http, new http.Agent({ keepAlive: true, maxSockets: 1 })];
+  }
 
   async request(path: string, form?: Record<string, string>): Promise<{ status: number; html: string; headers: Headers }> {
     const body = form ? new URLSearchParams({ _csrf: this.csrf, ...form }).toString() : undefined;
     const res = await new Promise<{ status: number; html: string; headers: Headers }>((resolve, reject) => {
-      const req = http.request(
+      const req = this.client.request(
         `${this.base}${path}`,
         {
           method: form ? 'POST' : 'GET',

@@ -8,12 +8,13 @@
  * least half the bound was in use raises it by 1/bound, so by one per bound's worth of pages; a
  * page that met overload lowers it by a tenth: a function or the gateway refused it (429, 503),
  * it ran out of its budget, it took longer than `slowMs`, or it ended while the storefront's own
- * event loop ran late (admission below). Growing by one per page (Netflix's
- * default) settles where a tenth of a bound's pages are slow, some 20 % of them: under a rush
- * that was 100-200 pages at once and every page slow. One per bound's worth settles where about
- * 10 / bound² of them are slow, near the p99, so the slow threshold is roughly the pages' p99
- * under a rush. Below its starting bound, with less than half of it in use, it grows back by one
- * per page that went well: the rush is over, and that bound is the one a quiet day was measured with.
+ * event loop ran late (admission below). At a steady rush the bound settles where raises and
+ * cuts balance. Grown by one per page (Netflix's default), that is where about 10 / bound of the
+ * pages are slow: 5 % at 200, so the bound rose to its maximum with most pages waiting for the
+ * CPU (checkout p99 1.3-10 s under a rush). Grown by one per bound's worth, it is where about
+ * 10 / bound² of them are: 1 % at 32 pages, 2.5 % at 20, so the slow threshold bounds the pages'
+ * p97-p99. Below where it started, with less than half of it in use, it grows back by one per page
+ * that went well: the rush is over, and that bound is the one a quiet day was measured with.
  *
  * AIMD rather than a gradient of latency: the storefront's pages differ some thirty-fold in cost
  * (a catalog page from the cache, a checkout), so a change in the mix of pages looks like
@@ -44,6 +45,8 @@ export interface PageOutcome {
 
 export class ConcurrencyLimit {
   private estimate: number;
+  /** Where it started: `initial` held to min and max. */
+  private readonly start: number;
   private running = 0;
   readonly options: ConcurrencyLimitOptions;
 
@@ -51,7 +54,8 @@ export class ConcurrencyLimit {
     this.options = { ...CONCURRENCY_DEFAULTS, ...options };
     const { min, max } = this.options;
     if (!(min >= 1 && max >= min)) throw new Error(`A concurrency limit needs 1 <= min <= max (got ${min} and ${max})`);
-    this.estimate = clamp(this.options.initial, min, max);
+    this.start = clamp(this.options.initial, min, max);
+    this.estimate = this.start;
   }
 
   get limit(): number {
@@ -77,7 +81,7 @@ export class ConcurrencyLimit {
       // Raised when the limit was what held pages back (a shop using a tenth of it learns nothing about more).
       else if (inUse * 2 >= this.limit) this.estimate = Math.min(max, this.estimate + 1 / this.estimate);
       // Below where it started, with the shop quiet again: back by one per page, so that the rush's bound does not outlast it.
-      else if (this.estimate < this.options.initial) this.estimate = Math.min(this.options.initial, this.estimate + 1);
+      else if (this.estimate < this.start) this.estimate = Math.min(this.start, this.estimate + 1);
     };
   }
 }
@@ -85,27 +89,27 @@ export class ConcurrencyLimit {
 const clamp = (n: number, min: number, max: number) => Math.min(max, Math.max(min, n));
 
 /**
- * How late the event loop has been lately (ms): the longest delay seen in the last tenth of a
- * second or so, read when asked. A late loop means requests wait unread in the kernel, before
- * any limit can see them, and refusals wait with them: the storefront has more pages in flight
- * than its CPU serves.
+ * How late the event loop has been lately (ms): the longest delay in the last window (a tenth of
+ * a second), taken at the end of each. A late loop means requests wait unread in the kernel,
+ * before any limit can see them, and refusals wait with them: the storefront has more pages in
+ * flight than its CPU serves. One per process (`processLateness`): its timer is not counted
+ * as work that keeps the process alive.
  */
 export function eventLoopLateness(windowMs = 100): () => number {
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
-  let readAt = performance.now();
   let lateness = 0;
-  return () => {
-    const now = performance.now();
-    if (now - readAt >= windowMs) {
-      // The timer that measures fires every 10 ms: its delay beyond that is the lateness.
-      lateness = Math.max(0, delay.max / 1e6 - 10);
-      delay.reset();
-      readAt = now;
-    }
-    return lateness;
-  };
+  setInterval(() => {
+    // The timer that measures fires every 10 ms: its delay beyond that is the lateness.
+    lateness = Math.max(0, delay.max / 1e6 - 10);
+    delay.reset();
+  }, windowMs).unref();
+  return () => lateness;
 }
+
+let shared: (() => number) | undefined;
+/** The process's one lateness reading, made on first use. */
+export const processLateness = (): (() => number) => (shared ??= eventLoopLateness());
 
 /** A page that ends while the event loop runs later than this counts as overload. */
 export const LATE_LOOP_MS = 50;
@@ -116,7 +120,7 @@ export const LATE_LOOP_MS = 50;
  * overload (the error handler, for refusals from upstream and pages out of budget), and a page
  * that ends while the event loop runs late counts as overloaded too.
  */
-export function admission(limit: ConcurrencyLimit, refuse: () => unknown, lateness: () => number = eventLoopLateness()) {
+export function admission(limit: ConcurrencyLimit, refuse: () => unknown, lateness: () => number = processLateness()) {
   return (_req: Request, res: Response, next: NextFunction): void => {
     const release = limit.tryAcquire();
     if (!release) return next(refuse());

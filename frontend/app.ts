@@ -75,12 +75,12 @@ const UpdateForm = z.strictObject({
 const CheckoutForm = z.strictObject({ _csrf: Csrf, name: z.string(), email: z.string(), address: z.string(), idempotencyKey: IdempotencyKey });
 const CancelForm = z.strictObject({ _csrf: Csrf });
 /**
- * The Retry-After of the storefront's own busy page: 1-3 s, about what an admitted page takes
- * under a rush, so that refused shoppers come back as permits free up. Drawn at random, since
- * shoppers refused in one burst would otherwise come back in one, and be refused again together.
+ * The Retry-After of the storefront's own busy page: 1-3 s, drawn at random, since shoppers
+ * refused in one burst would otherwise come back in one and be refused again together; a few
+ * seconds, since a rush's admitted pages free their permits within one (p99 0.4-0.7 s).
  */
-export const BUSY_RETRY_AFTER_S = { min: 1, max: 3 } as const;
-const busyRetryAfterS = () => BUSY_RETRY_AFTER_S.min + Math.floor(Math.random() * (BUSY_RETRY_AFTER_S.max - BUSY_RETRY_AFTER_S.min + 1));
+const BUSY_PAGE_RETRY_AFTER_S = { min: 1, max: 3 } as const;
+const busyRetryAfterS = () => BUSY_PAGE_RETRY_AFTER_S.min + Math.floor(Math.random() * (BUSY_PAGE_RETRY_AFTER_S.max - BUSY_PAGE_RETRY_AFTER_S.min + 1));
 const CatalogQuery = z.object({
   q: z.string().max(100).optional(),
   cursor: z.string().max(200).regex(/^[A-Za-z0-9_-]+$/).optional(),

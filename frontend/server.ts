@@ -12,7 +12,7 @@
  *   and scales replicas; optional. The gateway's admin password (GATEWAY_PASSWORD), which can
  *   deploy code, is refused: the storefront must not hold it.
  *   STOREFRONT_PAGE_BUDGET_MS (4000): how long a page may wait for the gateway, retries included.
- *   STOREFRONT_MIN_INFLIGHT (10), STOREFRONT_MAX_INFLIGHT (200), STOREFRONT_SLOW_MS (1000): the
+ *   STOREFRONT_MIN_INFLIGHT (8), STOREFRONT_MAX_INFLIGHT (200), STOREFRONT_SLOW_MS (300): the
  *   bound on pages in flight adapts between min and max; a page slower than SLOW_MS counts as
  *   overload (admission.ts). min = max fixes it.
  *   PROMETHEUS_URL (unset): the cluster's Prometheus (http://prometheus.openfaas:9090 inside k3s),

@@ -43,7 +43,20 @@ const injected = async () => ((await (await system('/system/faults')).json()) as
 const resultsFor = (callId: string) => callback.received.filter((r) => r.headers['x-call-id'] === callId);
 
 /** An async call as a client sends it, its body written as the headers say (chunked, or after 100 Continue). */
-function sendAsync(fn: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
+type AsyncAnswer = { status: number; headers: http.IncomingHttpHeaders; text: string };
+/**
+ * A call sent to the queue. The store that keeps it may be busy on a loaded machine: then the
+ * gateway answers 503 with Retry-After and keeps nothing, and the call is sent again, as a
+ * client should (a few times at most).
+ */
+async function sendAsync(fn: string, body: string, headers: Record<string, string> = {}): Promise<AsyncAnswer> {
+  for (let attempt = 1; ; attempt++) {
+    const answer = await sendAsyncOnce(fn, body, headers);
+    if (answer.status !== 503 || answer.headers['retry-after'] === undefined || attempt === 5) return answer;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+function sendAsyncOnce(fn: string, body: string, headers: Record<string, string>): Promise<AsyncAnswer> {
   return new Promise((resolve, reject) => {
     const req = http.request(`${t.shop.url}/async-function/${fn}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-callback-url': callback.url, ...headers } }, (res) => {
       let text = '';
