@@ -55,6 +55,23 @@ describe('the bound on pages in flight', () => {
     expect(limit.limit).toBe(20);
   });
 
+  it('grows back by one per page once a limit’s worth of pages got in without a refusal, however many are in flight', () => {
+    /** The limit kept full, one page going out and another coming in each round; `refused`: one more is turned away each round, as in a rush. */
+    const rounds = (refused: boolean) => {
+      const limit = new ConcurrencyLimit({ initial: 40, min: 4, max: 100 });
+      for (let i = 0; i < 30; i++) take(limit, 1)[0]?.({ ms: 5, overloaded: true });
+      const inFlight = take(limit, 4);
+      for (let i = 0; i < 12; i++) {
+        inFlight.shift()?.(fine);
+        inFlight.push(...take(limit, limit.limit - limit.inflight));
+        if (refused) expect(limit.tryAcquire()).toBeUndefined();
+      }
+      return limit.limit;
+    };
+    expect(rounds(true)).toBeLessThan(10); // by 1/limit: 4 + 12 pages' worth of 1/4 to 1/7
+    expect(rounds(false)).toBeGreaterThan(10); // 4 at 1/limit, then one per page
+  });
+
   it('grows back no further than where it started, held to max: min = max stays fixed', () => {
     const fixed = new ConcurrencyLimit({ min: 10, max: 10 });
     for (let i = 0; i < 50; i++) take(fixed, 1)[0]?.(fine);

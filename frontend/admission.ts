@@ -13,8 +13,9 @@
  * pages are slow: 5 % at 200, so the bound rose to its maximum with most pages waiting for the
  * CPU (checkout p99 1.3-10 s under a rush). Grown by one per bound's worth, it is where about
  * 10 / bound² of them are: 1 % at 32 pages, 2.5 % at 20, so the slow threshold bounds the pages'
- * p97-p99. Below where it started, with less than half of it in use, it grows back by one per page
- * that went well: the rush is over, and that bound is the one a quiet day was measured with.
+ * p97-p99. Below where it started, once the shop is quiet again (less than half of it in use, or
+ * a limit's worth of pages let in without a refusal), it grows back by one per page that went
+ * well: the rush is over, and that bound is the one a quiet day was measured with.
  *
  * AIMD rather than a gradient of latency: the storefront's pages differ some thirty-fold in cost
  * (a catalog page from the cache, a checkout), so a change in the mix of pages looks like
@@ -48,6 +49,7 @@ export class ConcurrencyLimit {
   /** Where it started: `initial` held to min and max. */
   private readonly start: number;
   private running = 0;
+  private admittedSinceRefusal = 0;
   readonly options: ConcurrencyLimitOptions;
 
   constructor(options: Partial<ConcurrencyLimitOptions> = {}) {
@@ -68,8 +70,13 @@ export class ConcurrencyLimit {
 
   /** A permit, or undefined when the limit is reached; the permit is given back once with how the page went (undefined: not a sample, e.g. the client left). */
   tryAcquire(): ((outcome?: PageOutcome) => void) | undefined {
-    if (this.running >= this.limit) return undefined;
+    if (this.running >= this.limit) {
+      this.admittedSinceRefusal = 0;
+      return undefined;
+    }
     const inUse = ++this.running;
+    // Quiet: less than half of it in use, or a limit's worth of pages let in since the last refusal.
+    const quiet = inUse * 2 < this.limit || ++this.admittedSinceRefusal > this.limit;
     let released = false;
     return (outcome) => {
       if (released) return;
@@ -78,10 +85,10 @@ export class ConcurrencyLimit {
       if (!outcome) return;
       const { min, max, slowMs } = this.options;
       if (outcome.overloaded || outcome.ms > slowMs) this.estimate = Math.max(min, this.estimate * BACKOFF);
+      // Below where it started, with the shop quiet again: back by one per page, so that the rush's bound does not outlast it.
+      else if (quiet && this.estimate < this.start) this.estimate = Math.min(this.start, this.estimate + 1);
       // Raised when the limit was what held pages back (a shop using a tenth of it learns nothing about more).
       else if (inUse * 2 >= this.limit) this.estimate = Math.min(max, this.estimate + 1 / this.estimate);
-      // Below where it started, with the shop quiet again: back by one per page, so that the rush's bound does not outlast it.
-      else if (this.estimate < this.start) this.estimate = Math.min(this.start, this.estimate + 1);
     };
   }
 }
