@@ -75,8 +75,9 @@ export class ConcurrencyLimit {
       return undefined;
     }
     const inUse = ++this.running;
+    const admitted = ++this.admittedSinceRefusal;
     // Quiet: less than half of it in use, or a limit's worth of pages let in since the last refusal.
-    const quiet = inUse * 2 < this.limit || ++this.admittedSinceRefusal > this.limit;
+    const quiet = inUse * 2 < this.limit || admitted > this.limit;
     let released = false;
     return (outcome) => {
       if (released) return;
