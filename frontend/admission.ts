@@ -22,7 +22,6 @@
  * queueing to a gradient of mean latency, while a threshold above the costliest quiet page does
  * not depend on the mix. min = max gives a fixed bound.
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { NextFunction, Request, Response } from 'express';
 
 export interface ConcurrencyLimitOptions {
@@ -97,22 +96,27 @@ export class ConcurrencyLimit {
 const clamp = (n: number, min: number, max: number) => Math.min(max, Math.max(min, n));
 
 /**
- * How late the event loop has been lately (ms): the longest delay in the last window (a tenth of
- * a second), taken at the end of each. A late loop means requests wait unread in the kernel,
- * before any limit can see them, and refusals wait with them: the storefront has more pages in
- * flight than its CPU serves. One per process (`processLateness`): its timer is not counted
- * as work that keeps the process alive.
+ * How late the event loop has been lately (ms): the longest delay of a 10 ms timer over the window
+ * under way and the one before it (a tenth of a second each), so a stall counts at once and for
+ * a window after. A late loop means requests wait unread in the kernel, before any limit can see
+ * them, and refusals wait with them: the storefront has more pages in flight than its CPU
+ * serves. Measured with a timer of its own: perf_hooks' delay histogram, once reset, drops the
+ * delay of the tick it was waiting for, so a stall across a reset went unseen. One per process
+ * (`processLateness`); its timer does not keep the process alive.
  */
 export function eventLoopLateness(windowMs = 100): () => number {
-  const delay = monitorEventLoopDelay({ resolution: 10 });
-  delay.enable();
-  let lateness = 0;
+  const TICK_MS = 10;
+  let last = performance.now();
+  let windowStart = last;
+  let current = 0;
+  let previous = 0;
   setInterval(() => {
-    // The timer that measures fires every 10 ms: its delay beyond that is the lateness.
-    lateness = Math.max(0, delay.max / 1e6 - 10);
-    delay.reset();
-  }, windowMs).unref();
-  return () => lateness;
+    const now = performance.now();
+    current = Math.max(current, now - last - TICK_MS);
+    last = now;
+    if (now - windowStart >= windowMs) [previous, current, windowStart] = [current, 0, now];
+  }, TICK_MS).unref();
+  return () => Math.max(previous, current);
 }
 
 let shared: (() => number) | undefined;
