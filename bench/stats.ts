@@ -78,11 +78,3 @@ export function summary(label: string, samplesMs: number[], seconds: number): st
   const f = (n: number) => n.toFixed(1).padStart(7);
   return `${label.padEnd(28)} n=${String(sorted.length).padStart(5)}  ${(sorted.length / seconds).toFixed(0).padStart(5)}/s  p50 ${f(percentile(sorted, 50))} ms  p95 ${f(percentile(sorted, 95))} ms  p99 ${f(percentile(sorted, 99))} ms`;
 }
-
-/** Times `fn` into `samples` if it succeeds: a failed call's time is no latency of the shop's. */
-export async function timed<T>(samples: number[], fn: () => Promise<T>): Promise<T> {
-  const started = process.hrtime.bigint();
-  const result = await fn();
-  samples.push(Number(process.hrtime.bigint() - started) / 1e6);
-  return result;
-}
