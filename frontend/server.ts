@@ -25,6 +25,14 @@ import net, { type AddressInfo } from 'node:net';
 import { CONCURRENCY_DEFAULTS } from './admission';
 import { createStorefront, type StorefrontConfig } from './app';
 
+/**
+ * How long an idle keep-alive connection stays open (Node's default, said here): nginx lets its
+ * idle connections to the storefront go sooner (nginx.conf, keepalive_timeout of the upstream),
+ * so it never sends a request on one the storefront is closing at that moment: a POST lost that
+ * way is a 502 that nginx may not send again.
+ */
+export const KEEP_ALIVE_MS = 5_000;
+
 export interface StorefrontEnv extends StorefrontConfig {
   port: number;
   host: string;
@@ -89,6 +97,7 @@ export async function startStorefront(config: StorefrontEnv): Promise<RunningSto
     if (draining) res.setHeader('Connection', 'close');
     app(req, res);
   });
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { parse } from 'yaml';
+import { KEEP_ALIVE_MS } from '../frontend/server';
 import { ROOT, STOREFRONT_DIR } from '../runtime/build';
 import { count, launchBrowser, settles, text } from './support/browser';
 import { nginxTest, renderNginxConf, startNginx } from './support/nginx';
@@ -28,6 +29,12 @@ describe('frontend/nginx.conf', () => {
     } finally {
       rmSync(prefix, { recursive: true, force: true });
     }
+  });
+
+  it('lets an idle connection to the storefront go before the storefront would close it', () => {
+    const upstream = /upstream storefront \{([^}]*)\}/.exec(readFileSync(join(ROOT, 'frontend', 'nginx.conf'), 'utf8'))?.[1] ?? '';
+    const idleSeconds = Number(/^\s*keepalive_timeout (\d+)s;/m.exec(upstream)?.[1] ?? 60); // nginx's default
+    expect(idleSeconds * 1000).toBeLessThan(KEEP_ALIVE_MS);
   });
 
   describe('serving the storefront', () => {
