@@ -8,14 +8,14 @@
 import basicAuth from 'basic-auth';
 import type { Express, NextFunction, Request, Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
-import type { Counter, Histogram } from 'prom-client';
+import type { MetricObjectWithValues, MetricValue, Registry } from 'prom-client';
 import { isShopError } from '../core/errors';
 import { replicaBounds } from '../core/replica-bounds';
 import { z } from '../core/zod';
 import { Product, ProductId, type Product as ProductType } from '../core/schemas';
-import type { ConcurrencyLimit } from './admission';
 import { CHART } from './history-charts';
 import { historyView, type HistorySource } from './history';
+import { rateLimitStore } from './workers';
 import type { PageCall, ShopClient } from './shop-client';
 import type { FunctionSummary, SystemClient } from './system-client';
 
@@ -61,14 +61,21 @@ async function allProducts(shop: ShopClient, page: PageCall): Promise<ProductTyp
   return products;
 }
 
+/** What the operator page shows of the storefront's metrics. */
+const OPERATOR_PAGE_METRICS = ['storefront_function_seconds', 'storefront_function_calls_total', 'storefront_concurrency_limit', 'storefront_pages_in_flight', 'storefront_refusals_total'];
+/** A histogram's samples name their series (_bucket, _sum, _count). */
+type Samples = (MetricValue<string> & { metricName?: string })[];
+/** One metric's samples from the storefront's metrics (every worker's, added up), by name. */
+const samplesOf = (all: MetricObjectWithValues<MetricValue<string>>[], name: string): Samples => all.find((metric) => metric.name === name)?.values ?? [];
+
 /** The storefront's calls per function: how many, how many were refused (429, 503) and their mean duration. */
-async function callsPerFunction(histogram: Histogram<'function_name'>, calls: Counter<'function_name' | 'code'>): Promise<{ fn: string; count: number; refused: number; meanMs: number }[]> {
+function callsPerFunction(durations: Samples, calls: Samples): { fn: string; count: number; refused: number; meanMs: number }[] {
   const refused = new Map<string, number>();
-  for (const sample of (await calls.get()).values) {
+  for (const sample of calls) {
     if (sample.labels.code === '429' || sample.labels.code === '503') refused.set(String(sample.labels.function_name), (refused.get(String(sample.labels.function_name)) ?? 0) + sample.value);
   }
   const totals = new Map<string, { count: number; sum: number }>();
-  for (const sample of (await histogram.get()).values) {
+  for (const sample of durations) {
     const fn = String(sample.labels.function_name ?? '');
     const total = totals.get(fn) ?? { count: 0, sum: 0 };
     if (sample.metricName?.endsWith('_count')) total.count = sample.value;
@@ -82,9 +89,9 @@ async function callsPerFunction(histogram: Histogram<'function_name'>, calls: Co
 }
 
 /** The pages the storefront answered busy, by reason (every reason listed, zero or not). */
-async function refusalsByReason(refusals: Counter<'reason'>): Promise<Record<string, number>> {
+function refusalsByReason(refusals: Samples): Record<string, number> {
   const byReason: Record<string, number> = { busy: 0, upstream_429: 0, upstream_503: 0, deadline: 0 };
-  for (const sample of (await refusals.get()).values) byReason[String(sample.labels.reason)] = sample.value;
+  for (const sample of refusals) byReason[String(sample.labels.reason)] = sample.value;
   return byReason;
 }
 
@@ -106,6 +113,8 @@ export const LOGIN_THROTTLE: LoginThrottle = { attempts: 10, windowMs: 15 * 60_0
 
 function loginThrottle(limits: LoginThrottle) {
   return rateLimit({
+    // One count per address across the storefront's workers (workers.ts).
+    store: rateLimitStore('admin-login'),
     windowMs: limits.windowMs,
     limit: limits.attempts,
     // Only a request that offers credentials can be a guess; the browser's first, bare request is not.
@@ -127,12 +136,10 @@ export function mountAdmin(
   deps: {
     shop: ShopClient;
     system?: SystemClient;
-    functionCalls: Counter<'function_name' | 'code'>;
+    /** The storefront's metrics, every worker's added up (workers.ts). */
+    metrics: (names: string[]) => Promise<Registry>;
     /** Where the charts of /admin/functions come from (frontend/history.ts). */
     history?: HistorySource;
-    functionSeconds: Histogram<'function_name'>;
-    refusals: Counter<'reason'>;
-    limit: ConcurrencyLimit;
     flash: (req: Request, res: Response, text: string, kind?: 'success' | 'error') => void;
     loginThrottle?: LoginThrottle;
   },
@@ -153,8 +160,10 @@ export function mountAdmin(
       // The admin call first: a wrong token stops here, before anything is shown.
       const orders = await shop.recentOrders(req.adminToken as string, res.locals.page);
       const products = await allProducts(shop, res.locals.page);
-      const calls = await callsPerFunction(deps.functionSeconds, deps.functionCalls);
-      const admission = { limit: deps.limit.limit, inflight: deps.limit.inflight, refusals: await refusalsByReason(deps.refusals) };
+      const metrics = await (await deps.metrics(OPERATOR_PAGE_METRICS)).getMetricsAsJSON();
+      const calls = callsPerFunction(samplesOf(metrics, 'storefront_function_seconds'), samplesOf(metrics, 'storefront_function_calls_total'));
+      const gauge = (name: string) => samplesOf(metrics, name)[0]?.value ?? 0;
+      const admission = { limit: gauge('storefront_concurrency_limit'), inflight: gauge('storefront_pages_in_flight'), refusals: refusalsByReason(samplesOf(metrics, 'storefront_refusals_total')) };
       // The replicas need the gateway's own credentials: without them (or if it is down) the page says so.
       const functions = system ? await system.functions().then((list) => list.map(replicaRow), () => null) : undefined;
       res.set('Cache-Control', 'no-store').render('admin', { title: 'Operator', products, orders: orders.items, calls, admission, functions, maxStock: Math.max(1, ...products.map((p) => p.stock)) });

@@ -30,6 +30,7 @@ import { checkoutOutcome, shopMetrics, type ShopMetrics } from './shop-metrics';
 import { createSessions } from './session';
 import { busy, createShopClient, PAGE_BUDGET_MS, refusalOf, type PageCall, type Refusal, type ShopClient } from './shop-client';
 import { createSystemClient, type GatewayCredentials } from './system-client';
+import { storefrontMetrics } from './workers';
 
 export interface StorefrontConfig {
   gatewayUrl: string;
@@ -160,7 +161,15 @@ export function createStorefront(config: StorefrontConfig): express.Express {
     res.type('image/svg+xml').set('Cache-Control', 'public, max-age=86400').send(placeholderSvg(name));
   });
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
-  app.get('/metrics', route(async (_req, res) => void res.type(metrics.contentType).send(await metrics.metrics())));
+  // Every worker's, added up, when the storefront runs on several processes (workers.ts).
+  const allMetrics = storefrontMetrics(metrics);
+  app.get(
+    '/metrics',
+    route(async (_req, res) => {
+      const registry = await allMetrics();
+      res.type(registry.contentType).send(await registry.metrics());
+    }),
+  );
 
   app.use((req, res, next) => {
     // What every page's header needs, even an error page rendered before the session exists.
@@ -373,7 +382,7 @@ export function createStorefront(config: StorefrontConfig): express.Express {
     }),
   );
 
-  mountAdmin(app, { shop, system, history: config.prometheusUrl ? prometheusHistory({ url: config.prometheusUrl, timeoutMs: config.gatewayTimeoutMs }) : system && localHistory(system), functionCalls, functionSeconds, refusals, limit, loginThrottle: config.loginThrottle, flash: (req, res, text, kind = 'success') => sessions.flash(req, res, { kind, text }) });
+  mountAdmin(app, { shop, system, history: config.prometheusUrl ? prometheusHistory({ url: config.prometheusUrl, timeoutMs: config.gatewayTimeoutMs }) : system && localHistory(system), metrics: allMetrics, loginThrottle: config.loginThrottle, flash: (req, res, text, kind = 'success') => sessions.flash(req, res, { kind, text }) });
 
   app.use((_req, res) => renderError(res, 404, 'There is nothing at this address.'));
 

@@ -15,15 +15,20 @@
  *   STOREFRONT_MIN_INFLIGHT (8), STOREFRONT_MAX_INFLIGHT (200), STOREFRONT_SLOW_MS (300): the
  *   bound on pages in flight adapts between min and max; a page slower than SLOW_MS counts as
  *   overload (admission.ts). min = max fixes it.
+ *   STOREFRONT_WORKERS (1): processes serving the storefront on the same port (workers.ts), one
+ *   per core of VM 1 at most; each has its own bound on pages in flight.
  *   PROMETHEUS_URL (unset): the cluster's Prometheus (http://prometheus.openfaas:9090 inside k3s),
  *   for the charts of /admin/functions; unset, they come from the local runtime's window.
  */
+import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { CONCURRENCY_DEFAULTS } from './admission';
 import { createStorefront, type StorefrontConfig } from './app';
+import { positive } from './env';
+import { runStorefrontWorkers, storefrontWorkers } from './workers';
 
 /**
  * How long an idle keep-alive connection stays open (Node's default, said here): nginx lets its
@@ -68,14 +73,6 @@ export function storefrontConfig(env: NodeJS.ProcessEnv = process.env): Storefro
   };
 }
 
-/** A whole number above 0 from the environment, or undefined when unset. */
-function positive(env: NodeJS.ProcessEnv, name: string): number | undefined {
-  const text = env[name];
-  if (text === undefined || text === '') return undefined;
-  if (!/^\d+$/.test(text) || Number(text) < 1) throw new Error(`${name} is a whole number above 0 (got ${text})`);
-  return Number(text);
-}
-
 export interface RunningStorefront {
   url: string;
   /** Stops at once: idle keep-alive connections are closed now (tests, shutdown of a whole run). */
@@ -118,8 +115,9 @@ export async function startStorefront(config: StorefrontEnv): Promise<RunningSto
   };
 }
 
-if (require.main === module) {
-  startStorefront(storefrontConfig())
+/** Starts this process's storefront, draining it on SIGTERM or SIGINT. */
+function serve(config: StorefrontEnv): void {
+  startStorefront(config)
     .then((storefront) => {
       console.log(`storefront on ${storefront.url}`);
       // Bounded: a client holding a connection open without using it is cut off after 15 s.
@@ -131,4 +129,20 @@ if (require.main === module) {
       console.error(error instanceof Error ? error.message : error);
       process.exit(1);
     });
+}
+
+if (require.main === module) {
+  try {
+    const config = storefrontConfig();
+    const workers = storefrontWorkers();
+    if (cluster.isPrimary && workers > 1) {
+      // One cookie secret for all: a random one made here, not one per worker (sessions would not carry over).
+      runStorefrontWorkers(workers, { COOKIE_SECRET: config.cookieSecret });
+    } else {
+      serve(config);
+    }
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : error);
+    process.exit(1);
+  }
 }

@@ -39,6 +39,8 @@ export function shopMetrics(registry: Registry, system?: SystemClient) {
     help: 'Replicas of each function ready to serve, from the gateway’s /system/functions at scrape time (none when it does not answer)',
     labelNames: ['function_name'],
     registers,
+    // Every storefront worker reads the same gateway: across workers it is one figure, not a sum.
+    aggregator: 'first',
     async collect() {
       this.reset();
       if (!system) return;

@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path';
 import { logger } from '../core/log';
+import { storefrontWorkers } from '../frontend/workers';
 import { ROOT, STOREFRONT_DIR } from './build';
 import type { LocalProvider } from './provider';
 import { BASIC_AUTH_FILE, COOKIE_SECRET_FILE, SCALER_PASSWORD_FILE } from './secrets';
@@ -40,6 +41,7 @@ async function main(): Promise<void> {
       SCALER_PASSWORD_FILE: join(secretsDir, SCALER_PASSWORD_FILE),
       ...(env.COOKIE_SECRET ? {} : { COOKIE_SECRET_FILE: join(secretsDir, COOKIE_SECRET_FILE) }),
     },
+    workers: storefrontWorkers(env),
     log,
   });
   const where = shop.store.kind === 'mongo' ? 'MongoDB' : `embedded store in ${shop.store.location}`;

@@ -1,0 +1,171 @@
+/**
+ * The storefront on several processes (STOREFRONT_WORKERS): Node's cluster, each worker a whole
+ * storefront on the same port, so that all of VM 1's cores render pages (one Node process
+ * renders on one core, and accepts one new connection per turn of its event loop). The primary
+ * starts, restarts and stops the workers, and answers what must be one across them:
+ * - /metrics and the operator page: a worker asks the primary, which asks every worker for its
+ *   metrics and hands them back; the worker adds them up with prom-client's AggregatorRegistry
+ *   (counters and histograms are summed; a gauge says how it adds up);
+ * - the operator page's login throttle: one count per address across workers
+ *   (@express-rate-limit/cluster-memory-store).
+ * A storefront outside a cluster (one process, the tests) answers from its own metrics.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { ClusterMemoryStorePrimary, ClusterMemoryStoreWorker } from '@express-rate-limit/cluster-memory-store';
+import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, type Registry } from 'prom-client';
+import type { Store } from 'express-rate-limit';
+import { unavailable } from '../core/errors';
+import { positive } from './env';
+
+type Metrics = MetricObjectWithValues<MetricValue<string>>[];
+
+/** Worker to primary: every worker's metrics, please (answered with `all`). */
+const ASK_ALL = 'storefront:metrics';
+/** Primary to worker: your own metrics, please (answered with `metrics`). */
+const ASK_ONE = 'storefront:metrics-of-one';
+/**
+ * How long the primary waits for one worker's metrics: a worker frozen or gone is left out of
+ * the sum rather than holding the scrape up. A worker waits for the lot twice as long.
+ */
+const WORKER_WAIT_MS = 2_000;
+
+interface MetricsMessage {
+  type: typeof ASK_ALL | typeof ASK_ONE;
+  id: number;
+  /** Only these metrics (the operator page's), so that none is collected for nothing; all when absent. */
+  names?: string[];
+  metrics?: Metrics;
+  all?: Metrics[];
+}
+const isMetricsMessage = (message: unknown): message is MetricsMessage =>
+  typeof message === 'object' && message !== null && [ASK_ALL, ASK_ONE].includes((message as MetricsMessage).type) && typeof (message as MetricsMessage).id === 'number';
+
+/** Answers to requests by id, each given up (undefined) after `ms`. */
+function requests<T>(ms: number) {
+  let last = 0;
+  const open = new Map<number, (answer: T | undefined) => void>();
+  return {
+    send(send: (id: number) => void): Promise<T | undefined> {
+      const id = ++last;
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => settle(id, undefined), ms);
+        open.set(id, (answer) => {
+          clearTimeout(timer);
+          resolve(answer);
+        });
+        send(id);
+      });
+    },
+    answered: (id: number, answer: T) => settle(id, answer),
+  };
+  function settle(id: number, answer: T | undefined) {
+    open.get(id)?.(answer);
+    open.delete(id);
+  }
+}
+
+/** How many processes serve the storefront (STOREFRONT_WORKERS; 1: one process, no cluster). */
+export const storefrontWorkers = (env: NodeJS.ProcessEnv = process.env): number => positive(env, 'STOREFRONT_WORKERS') ?? 1;
+
+let serving = false;
+
+/**
+ * The primary's side, once per process: in frontend/server.ts with STOREFRONT_WORKERS above 1,
+ * and in the runtime, which runs `npm start`'s storefront as its own cluster workers.
+ */
+export function serveStorefrontWorkers(): void {
+  if (serving) return;
+  serving = true;
+  new ClusterMemoryStorePrimary().init();
+  // Asked once they listen (a worker still starting has no metrics yet), until they exit; a draining one still counts.
+  const listening = new Set<Worker>();
+  cluster.on('listening', (worker) => listening.add(worker));
+  cluster.on('exit', (worker) => listening.delete(worker));
+  const own = requests<Metrics>(WORKER_WAIT_MS);
+  const ofOne = (worker: Worker, names?: string[]) => own.send((id) => worker.send({ type: ASK_ONE, id, names } satisfies MetricsMessage));
+  cluster.on('message', (worker, message: unknown) => {
+    if (!isMetricsMessage(message)) return;
+    if (message.type === ASK_ONE && message.metrics) own.answered(message.id, message.metrics);
+    if (message.type === ASK_ALL) {
+      void Promise.all([...listening].map((one) => ofOne(one, message.names))).then((answers) => {
+        // A sum without a worker would read as its counters going back: nothing rather than that.
+        const all = answers.every((metrics) => metrics !== undefined) ? (answers as Metrics[]) : undefined;
+        if (worker.isConnected()) worker.send({ type: ASK_ALL, id: message.id, all } satisfies MetricsMessage);
+      });
+    }
+  });
+}
+
+/** A registry's metrics as JSON: all of them, or only those named. */
+async function metricsOf(registry: Registry, names?: readonly string[]): Promise<Metrics> {
+  if (!names) return registry.getMetricsAsJSON();
+  const named = names.map((name) => registry.getSingleMetric(name)).filter((metric) => metric !== undefined);
+  return Promise.all(named.map((metric) => metric.get() as Promise<Metrics[number]>));
+}
+
+/**
+ * The storefront's metrics across its processes, as one registry, all of them (/metrics) or only
+ * those named (the operator page): this process's own outside a cluster; in a worker, every
+ * worker's added up. A worker that did not answer in time makes it a 503: a sum without it
+ * would read as its counters falling back to zero.
+ */
+export function storefrontMetrics(own: Registry): (names?: string[]) => Promise<Registry> {
+  if (!cluster.isWorker) return async (names) => (names ? AggregatorRegistry.aggregate([await metricsOf(own, names)]) : own);
+  const all = requests<Metrics[] | undefined>(2 * WORKER_WAIT_MS);
+  process.on('message', (message: unknown) => {
+    if (!isMetricsMessage(message)) return;
+    if (message.type === ASK_ONE) void metricsOf(own, message.names).then((metrics) => process.send?.({ type: ASK_ONE, id: message.id, metrics } satisfies MetricsMessage));
+    if (message.type === ASK_ALL) all.answered(message.id, message.all);
+  });
+  return async (names) => {
+    const answers = await all.send((id) => process.send?.({ type: ASK_ALL, id, names } satisfies MetricsMessage));
+    if (!answers?.length) throw unavailable('Not every storefront worker gave its metrics in time; try again.');
+    return AggregatorRegistry.aggregate(answers);
+  };
+}
+
+/** Where a rate limit counts: in the primary when this is a worker, so that every worker counts the same hits. */
+export const rateLimitStore = (prefix: string): Store | undefined => (cluster.isWorker ? new ClusterMemoryStoreWorker({ prefix }) : undefined);
+
+/**
+ * The primary of `node server.js` with STOREFRONT_WORKERS above 1: starts `count` workers (each
+ * runs this same file), starts another when one dies, and on SIGTERM or SIGINT has them all
+ * drain (frontend/server.ts) and leaves once they have. A worker that exits before it ever
+ * listened stops everything with code 1: a configuration error shows once, and the container's
+ * restart policy takes over, as with one process.
+ */
+export function runStorefrontWorkers(count: number, env: Record<string, string>): void {
+  // Each worker accepts its own connections from the shared socket (runtime/storefront.ts says why not round-robin).
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
+  serveStorefrontWorkers();
+  const alive = new Set<Worker>();
+  let stopping = false;
+  const start = () => {
+    const worker = cluster.fork(env);
+    alive.add(worker);
+    let listened = false;
+    worker.once('listening', () => (listened = true));
+    worker.once('exit', (code, signal) => {
+      alive.delete(worker);
+      if (stopping) {
+        if (alive.size === 0) process.exit(0);
+        return;
+      }
+      if (!listened) {
+        console.error(`a storefront worker exited before it listened (${signal ?? `code ${code}`}); stopping`);
+        process.exit(1);
+      }
+      console.error(`storefront worker ${worker.process.pid} exited (${signal ?? `code ${code}`}); starting another`);
+      setTimeout(start, 1_000);
+    });
+  };
+  for (let i = 0; i < count; i++) start();
+  const stop = () => {
+    stopping = true;
+    for (const worker of alive) worker.process.kill('SIGTERM');
+    // Each drains within 15 s of its own; this is the bound on the lot.
+    setTimeout(() => process.exit(0), 20_000).unref();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
