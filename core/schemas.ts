@@ -118,6 +118,7 @@ export const SweepRequest = z.strictObject({});
 // ---- function outputs ---------------------------------------------------------------------
 
 export const ProductPage = z.strictObject({ items: z.array(Product), nextCursor: z.string().optional() });
+export type ProductPage = z.infer<typeof ProductPage>;
 
 export const Cart = z.strictObject({
   shopperId: ShopperId,

@@ -469,6 +469,66 @@ describe('catalog cache', () => {
   });
 });
 
+describe('catalog page: the product grid shared by every shopper', () => {
+  // A storefront that reuses its catalog pages (the shared server above asks every time).
+  const TTL_MS = 500;
+  let at: string;
+  let cached: http.Server;
+  beforeAll(async () => {
+    cached = http.createServer(createStorefront({ gatewayUrl: GATEWAY, cookieSecret: SECRET, gatewayTimeoutMs: 300, catalogCacheMs: TTL_MS }));
+    await new Promise<void>((resolve) => cached.listen(0, '127.0.0.1', resolve));
+    at = `http://127.0.0.1:${(cached.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    cached.closeAllConnections();
+    await new Promise((resolve) => cached.close(resolve));
+  });
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const tokensIn = (html: string) => [...html.matchAll(/name="_csrf" value="([^"]*)"/g)].map((m) => m[1]);
+  const cartCountIn = (html: string) => /aria-label="(\d+) items in cart"/.exec(html)?.[1];
+
+  it('gives each shopper their own CSRF token and cart count on the same page of products', async () => {
+    await sleep(TTL_MS);
+    const items = [product(), product({ id: 'test-pot', name: 'Test Pot', image: '/images/test-pot.svg' })];
+    const list = nock(GATEWAY).get('/function/inventory-list').query(true).reply(200, { items });
+    const a = await visitor(at);
+    nock(GATEWAY).post('/function/cart-add').reply(200, { shopperId: 'x'.repeat(22), items: [{ productId: 'test-mug', name: 'Test Mug', priceCents: 1250, quantity: 2 }], totalCents: 2500 });
+    await a.post('/cart/add', { productId: 'test-mug', quantity: '2' });
+    const b = await visitor(at);
+    const [pageA, pageB] = [await a.send('/'), await b.send('/')];
+    list.done();
+    expect(a.csrf).not.toBe(b.csrf);
+    expect(tokensIn(pageA.html)).toEqual([a.csrf, a.csrf]);
+    expect(tokensIn(pageB.html)).toEqual([b.csrf, b.csrf]);
+    expect([cartCountIn(pageA.html), cartCountIn(pageB.html)]).toEqual(['2', '0']);
+    // Each page's token is its shopper's: B's form is accepted from B.
+    nock(GATEWAY).post('/function/cart-add').reply(200, emptyCart('x'.repeat(22)));
+    expect((await b.post('/cart/add', { productId: 'test-pot', quantity: '1' })).res.status).toBe(303);
+  });
+
+  it('shows a new price once the catalog page has outlived its cache, never before', async () => {
+    await sleep(TTL_MS);
+    const v = await visitor(at);
+    expect(v.first.html).toContain('€12.50');
+    nock(GATEWAY).get('/function/inventory-list').query(true).reply(200, { items: [product({ priceCents: 990 })] });
+    expect((await v.send('/')).html).toContain('€12.50');
+    await sleep(TTL_MS);
+    const later = await v.send('/');
+    expect(later.html).toContain('€9.90');
+    expect(later.html).not.toContain('€12.50');
+  });
+
+  it('sets no CSRF cookie on a page without a form (every product sold out)', async () => {
+    await sleep(TTL_MS);
+    nock(GATEWAY).get('/function/inventory-list').query(true).reply(200, { items: [product({ stock: 0 })] });
+    for (let i = 0; i < 2; i++) {
+      const res = await fetch(`${at}/`);
+      expect(await res.text()).toContain('Sold out');
+      expect(res.headers.getSetCookie().filter((c) => c.startsWith('csrf='))).toEqual([]);
+    }
+  });
+});
+
 describe('storefront configuration', () => {
   it('requires a cookie secret in production and makes one in development', () => {
     expect(() => storefrontConfig({ NODE_ENV: 'production' })).toThrow(/COOKIE_SECRET/);

@@ -20,7 +20,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { z } from '../core/zod';
 import { isShopError, type ShopError } from '../core/errors';
 import { logger } from '../core/log';
-import { Customer, IdempotencyKey, MAX_LINE_QUANTITY, OrderId, ProductId } from '../core/schemas';
+import { Customer, IdempotencyKey, MAX_LINE_QUANTITY, OrderId, ProductId, type ProductPage } from '../core/schemas';
 import { admission, ConcurrencyLimit, type ConcurrencyLimitOptions } from './admission';
 import { mountAdmin, type LoginThrottle } from './admin';
 import { localHistory } from './history';
@@ -82,6 +82,7 @@ const CancelForm = z.strictObject({ _csrf: Csrf });
  */
 const BUSY_PAGE_RETRY_AFTER_S = { min: 1, max: 3 } as const;
 const busyRetryAfterS = () => BUSY_PAGE_RETRY_AFTER_S.min + Math.floor(Math.random() * (BUSY_PAGE_RETRY_AFTER_S.max - BUSY_PAGE_RETRY_AFTER_S.min + 1));
+const CSRF_SLOT = '<csrf-token>';
 const CatalogQuery = z.object({
   q: z.string().max(100).optional(),
   cursor: z.string().max(200).regex(/^[A-Za-z0-9_-]+$/).optional(),
@@ -228,6 +229,23 @@ export function createStorefront(config: StorefrontConfig): express.Express {
     }
   };
 
+  /**
+   * A catalog page's product grid is the same for every shopper but for the CSRF token in its
+   * forms: rendered once per page of products the shop client hands out (the same object for as
+   * long as its catalog cache keeps it, so the grid lives exactly as long), split where the token
+   * goes. The slot is written raw and contains `<`, which the grid's escaped values never do.
+   */
+  const grids = new WeakMap<ProductPage, string[]>();
+  const productGrid = async (page: ProductPage, q: string) => {
+    let grid = grids.get(page);
+    if (!grid) {
+      const html = await new Promise<string>((resolve, reject) => app.render('partials/grid', { page, q, csrfSlot: CSRF_SLOT }, (error, out) => (error ? reject(error) : resolve(out))));
+      grid = html.split(CSRF_SLOT);
+      grids.set(page, grid);
+    }
+    return grid;
+  };
+
   app.get(
     '/',
     route(async (req, res) => {
@@ -235,7 +253,10 @@ export function createStorefront(config: StorefrontConfig): express.Express {
       if (!query.success) return renderError(res, 400, 'That search is not valid.');
       const q = query.data.q?.trim() || undefined;
       const page = await shop.listProducts({ q, cursor: query.data.cursor }, res.locals.page);
-      res.render('catalog', { title: q ? `Search: ${q}` : 'Shop', q: q ?? '', page });
+      const grid = await productGrid(page, q ?? '');
+      // The token is read only where the grid has a form: a page of sold-out products sets no CSRF cookie.
+      const html = grid.length > 1 ? grid.join(ejs.escapeXML(req.session.csrfToken)) : grid[0];
+      res.render('catalog', { title: q ? `Search: ${q}` : 'Shop', q: q ?? '', grid: html });
     }),
   );
 
