@@ -7,9 +7,9 @@
  */
 import basicAuth from 'basic-auth';
 import type { Express, NextFunction, Request, Response } from 'express';
-import { rateLimit } from 'express-rate-limit';
+import { rateLimit, type Store } from 'express-rate-limit';
 import type { MetricObjectWithValues, MetricValue, Registry } from 'prom-client';
-import { isShopError } from '../core/errors';
+import { isShopError, unavailable } from '../core/errors';
 import { replicaBounds } from '../core/replica-bounds';
 import { z } from '../core/zod';
 import { Product, ProductId, type Product as ProductType } from '../core/schemas';
@@ -108,13 +108,14 @@ function replicaRow(fn: FunctionSummary) {
 export interface LoginThrottle {
   attempts: number;
   windowMs: number;
+  /** Where the attempts are counted: by default this process, or the primary when it is one of several workers (workers.ts). */
+  store?: Store;
 }
 export const LOGIN_THROTTLE: LoginThrottle = { attempts: 10, windowMs: 15 * 60_000 };
 
 function loginThrottle(limits: LoginThrottle) {
   return rateLimit({
-    // One count per address across the storefront's workers (workers.ts).
-    store: rateLimitStore('admin-login'),
+    store: limits.store ?? rateLimitStore('admin-login'),
     windowMs: limits.windowMs,
     limit: limits.attempts,
     // Only a request that offers credentials can be a guess; the browser's first, bare request is not.
@@ -145,7 +146,9 @@ export function mountAdmin(
   },
 ): void {
   const { shop, system } = deps;
-  app.use('/admin', loginThrottle(deps.loginThrottle ?? LOGIN_THROTTLE));
+  // A throttle that cannot count (its store, in the primary, did not answer) is a 503, never a page let through or a 500.
+  const throttle = loginThrottle(deps.loginThrottle ?? LOGIN_THROTTLE);
+  app.use('/admin', (req, res, next) => throttle(req, res, (error?: unknown) => next(error === undefined ? undefined : unavailable('The operator page could not count sign-in attempts; try again.'))));
 
   const guarded = (fn: (req: Request, res: Response) => Promise<void>) => (req: Request, res: Response, next: NextFunction) =>
     fn(req, res).catch((error: unknown) => {
@@ -160,10 +163,11 @@ export function mountAdmin(
       // The admin call first: a wrong token stops here, before anything is shown.
       const orders = await shop.recentOrders(req.adminToken as string, res.locals.page);
       const products = await allProducts(shop, res.locals.page);
-      const metrics = await (await deps.metrics(OPERATOR_PAGE_METRICS)).getMetricsAsJSON();
-      const calls = callsPerFunction(samplesOf(metrics, 'storefront_function_seconds'), samplesOf(metrics, 'storefront_function_calls_total'));
-      const gauge = (name: string) => samplesOf(metrics, name)[0]?.value ?? 0;
-      const admission = { limit: gauge('storefront_concurrency_limit'), inflight: gauge('storefront_pages_in_flight'), refusals: refusalsByReason(samplesOf(metrics, 'storefront_refusals_total')) };
+      // The storefront's own figures, or none when one of its workers did not give them in time (a rush): the rest of the page still shows.
+      const metrics = await deps.metrics(OPERATOR_PAGE_METRICS).then((registry) => registry.getMetricsAsJSON(), () => undefined);
+      const gauge = (name: string) => samplesOf(metrics ?? [], name)[0]?.value ?? 0;
+      const calls = metrics && callsPerFunction(samplesOf(metrics, 'storefront_function_seconds'), samplesOf(metrics, 'storefront_function_calls_total'));
+      const admission = metrics && { limit: gauge('storefront_concurrency_limit'), inflight: gauge('storefront_pages_in_flight'), refusals: refusalsByReason(samplesOf(metrics, 'storefront_refusals_total')) };
       // The replicas need the gateway's own credentials: without them (or if it is down) the page says so.
       const functions = system ? await system.functions().then((list) => list.map(replicaRow), () => null) : undefined;
       res.set('Cache-Control', 'no-store').render('admin', { title: 'Operator', products, orders: orders.items, calls, admission, functions, maxStock: Math.max(1, ...products.map((p) => p.stock)) });

@@ -296,6 +296,25 @@ describe('the operator page’s replicas', () => {
   });
 });
 
+describe('the operator page’s login throttle', () => {
+  it('answers 503 with Retry-After when it cannot count an attempt, and calls no function', async () => {
+    // A store that fails as the primary's does when it does not answer (several workers, workers.ts).
+    const failing = { increment: () => Promise.reject(new Error('no answer from the primary')), decrement: async () => {}, resetKey: async () => {} };
+    const own = await serve({ loginThrottle: { attempts: 10, windowMs: 60_000, store: failing } });
+    const checked = nock(GATEWAY).get('/function/order-recent').reply(200, { items: [] });
+    try {
+      const res = await fetch(`${own.url}/admin`, { headers: { authorization: `Basic ${Buffer.from('admin:a-guess').toString('base64')}` } });
+      expect(res.status).toBe(503);
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+      // Not let through: the guess was never tried against the operator's token.
+      expect(checked.isDone()).toBe(false);
+      nock.cleanAll();
+    } finally {
+      await own.close();
+    }
+  });
+});
+
 /** A storefront of its own (its own bound, budget and metrics) in front of the stubbed gateway. */
 async function serve(config: Partial<StorefrontConfig>) {
   const own = http.createServer(createStorefront({ gatewayUrl: GATEWAY, cookieSecret: SECRET, catalogCacheMs: 0, ...config }));

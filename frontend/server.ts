@@ -136,8 +136,10 @@ if (require.main === module) {
     const config = storefrontConfig();
     const workers = storefrontWorkers();
     if (cluster.isPrimary && workers > 1) {
-      // One cookie secret for all: a random one made here, not one per worker (sessions would not carry over).
-      runStorefrontWorkers(workers, { COOKIE_SECRET: config.cookieSecret });
+      // One cookie secret for all: a random one (development) is made here and handed down, not
+      // one per worker (sessions would not carry over); a configured one each worker reads itself.
+      const configured = process.env.COOKIE_SECRET || process.env.COOKIE_SECRET_FILE;
+      runStorefrontWorkers(workers, configured ? {} : { COOKIE_SECRET: config.cookieSecret });
     } else {
       serve(config);
     }

@@ -56,7 +56,8 @@ function requests<T>(ms: number) {
         send(id);
       });
     },
-    answered: (id: number, answer: T) => settle(id, answer),
+    /** An answer, or undefined: the other side could not give one (settled at once rather than at the timeout). */
+    answered: (id: number, answer: T | undefined) => settle(id, answer),
   };
   function settle(id: number, answer: T | undefined) {
     open.get(id)?.(answer);
@@ -67,6 +68,12 @@ function requests<T>(ms: number) {
 /** How many processes serve the storefront (STOREFRONT_WORKERS; 1: one process, no cluster). */
 export const storefrontWorkers = (env: NodeJS.ProcessEnv = process.env): number => positive(env, 'STOREFRONT_WORKERS') ?? 1;
 
+/**
+ * This process is one of several storefront workers: what they share goes through the primary.
+ * A lone worker (npm start's default) keeps its own, as one process does.
+ */
+const oneOfSeveral = () => cluster.isWorker && storefrontWorkers() > 1;
+
 let serving = false;
 
 /**
@@ -76,16 +83,25 @@ let serving = false;
 export function serveStorefrontWorkers(): void {
   if (serving) return;
   serving = true;
+  // Each worker accepts its own connections from the shared listening socket. In Node's default
+  // round-robin mode the primary accepts them and hands each over, one at a time per worker,
+  // waiting for the worker's event loop to take it: under a rush new connections queued there
+  // for up to 18 s while the storefront's pages took 0.5 s.
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
   new ClusterMemoryStorePrimary().init();
-  // Asked once they listen (a worker still starting has no metrics yet), until they exit; a draining one still counts.
+  // A message to a worker whose channel just closed is an 'error' on it: never this process's end.
+  cluster.on('fork', (worker) => worker.on('error', () => undefined));
+  // Asked once they listen (a worker still starting has no metrics yet), until their channel
+  // closes; a draining worker still counts.
   const listening = new Set<Worker>();
   cluster.on('listening', (worker) => listening.add(worker));
+  cluster.on('disconnect', (worker) => listening.delete(worker));
   cluster.on('exit', (worker) => listening.delete(worker));
   const own = requests<Metrics>(WORKER_WAIT_MS);
-  const ofOne = (worker: Worker, names?: string[]) => own.send((id) => worker.send({ type: ASK_ONE, id, names } satisfies MetricsMessage));
+  const ofOne = (worker: Worker, names?: string[]) => own.send((id) => worker.isConnected() && worker.send({ type: ASK_ONE, id, names } satisfies MetricsMessage));
   cluster.on('message', (worker, message: unknown) => {
     if (!isMetricsMessage(message)) return;
-    if (message.type === ASK_ONE && message.metrics) own.answered(message.id, message.metrics);
+    if (message.type === ASK_ONE) own.answered(message.id, message.metrics);
     if (message.type === ASK_ALL) {
       void Promise.all([...listening].map((one) => ofOne(one, message.names))).then((answers) => {
         // A sum without a worker would read as its counters going back: nothing rather than that.
@@ -105,16 +121,22 @@ async function metricsOf(registry: Registry, names?: readonly string[]): Promise
 
 /**
  * The storefront's metrics across its processes, as one registry, all of them (/metrics) or only
- * those named (the operator page): this process's own outside a cluster; in a worker, every
- * worker's added up. A worker that did not answer in time makes it a 503: a sum without it
- * would read as its counters falling back to zero.
+ * those named (the operator page): this process's own when it works alone; in one of several
+ * workers, every worker's added up. A worker that did not answer in time makes it a 503: a sum
+ * without it would read as its counters falling back to zero.
  */
 export function storefrontMetrics(own: Registry): (names?: string[]) => Promise<Registry> {
-  if (!cluster.isWorker) return async (names) => (names ? AggregatorRegistry.aggregate([await metricsOf(own, names)]) : own);
-  const all = requests<Metrics[] | undefined>(2 * WORKER_WAIT_MS);
+  if (!oneOfSeveral()) return async (names) => (names ? AggregatorRegistry.aggregate([await metricsOf(own, names)]) : own);
+  const all = requests<Metrics[]>(2 * WORKER_WAIT_MS);
   process.on('message', (message: unknown) => {
     if (!isMetricsMessage(message)) return;
-    if (message.type === ASK_ONE) void metricsOf(own, message.names).then((metrics) => process.send?.({ type: ASK_ONE, id: message.id, metrics } satisfies MetricsMessage));
+    if (message.type === ASK_ONE) {
+      // A collector that fails is no answer, given at once.
+      void metricsOf(own, message.names).then(
+        (metrics) => process.send?.({ type: ASK_ONE, id: message.id, metrics } satisfies MetricsMessage),
+        () => process.send?.({ type: ASK_ONE, id: message.id } satisfies MetricsMessage),
+      );
+    }
     if (message.type === ASK_ALL) all.answered(message.id, message.all);
   });
   return async (names) => {
@@ -124,39 +146,44 @@ export function storefrontMetrics(own: Registry): (names?: string[]) => Promise<
   };
 }
 
-/** Where a rate limit counts: in the primary when this is a worker, so that every worker counts the same hits. */
-export const rateLimitStore = (prefix: string): Store | undefined => (cluster.isWorker ? new ClusterMemoryStoreWorker({ prefix }) : undefined);
+/** Where a rate limit counts: in the primary when this is one of several workers, so that all of them count the same hits. */
+export const rateLimitStore = (prefix: string): Store | undefined => (oneOfSeveral() ? new ClusterMemoryStoreWorker({ prefix }) : undefined);
 
 /**
  * The primary of `node server.js` with STOREFRONT_WORKERS above 1: starts `count` workers (each
  * runs this same file), starts another when one dies, and on SIGTERM or SIGINT has them all
- * drain (frontend/server.ts) and leaves once they have. A worker that exits before it ever
- * listened stops everything with code 1: a configuration error shows once, and the container's
- * restart policy takes over, as with one process.
+ * drain (frontend/server.ts) and exits 0 once they have (1 if one outlived the bound). A worker
+ * of the first set that exits before it listened stops everything with code 1: a configuration
+ * error shows once, and the container's restart policy takes over, as with one process; later,
+ * one that does not start is tried again every 5 s, while the others serve.
  */
 export function runStorefrontWorkers(count: number, env: Record<string, string>): void {
-  // Each worker accepts its own connections from the shared socket (runtime/storefront.ts says why not round-robin).
-  cluster.schedulingPolicy = cluster.SCHED_NONE;
   serveStorefrontWorkers();
   const alive = new Set<Worker>();
   let stopping = false;
+  // Every worker of the first set has listened: from then on, one that does not start is tried again.
+  let listenings = 0;
   const start = () => {
+    if (stopping) return;
     const worker = cluster.fork(env);
     alive.add(worker);
     let listened = false;
-    worker.once('listening', () => (listened = true));
+    worker.once('listening', () => {
+      listened = true;
+      listenings++;
+    });
     worker.once('exit', (code, signal) => {
       alive.delete(worker);
       if (stopping) {
         if (alive.size === 0) process.exit(0);
         return;
       }
-      if (!listened) {
+      if (!listened && listenings < count) {
         console.error(`a storefront worker exited before it listened (${signal ?? `code ${code}`}); stopping`);
         process.exit(1);
       }
       console.error(`storefront worker ${worker.process.pid} exited (${signal ?? `code ${code}`}); starting another`);
-      setTimeout(start, 1_000);
+      setTimeout(start, listened ? 1_000 : 5_000);
     });
   };
   for (let i = 0; i < count; i++) start();
@@ -164,7 +191,7 @@ export function runStorefrontWorkers(count: number, env: Record<string, string>)
     stopping = true;
     for (const worker of alive) worker.process.kill('SIGTERM');
     // Each drains within 15 s of its own; this is the bound on the lot.
-    setTimeout(() => process.exit(0), 20_000).unref();
+    setTimeout(() => process.exit(1), 20_000).unref();
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

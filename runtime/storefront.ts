@@ -42,12 +42,7 @@ interface Generation {
 }
 
 export async function startStorefrontProcess(options: StorefrontOptions): Promise<StorefrontProcess> {
-  // The worker accepts its connections itself from the shared listening socket. In Node's default
-  // round-robin mode this process accepts them and hands each over, one at a time per worker,
-  // waiting for the worker's event loop to take it: under a rush new connections queued here for
-  // up to 18 s while the storefront's pages took 0.5 s.
-  cluster.schedulingPolicy = cluster.SCHED_NONE;
-  // What the workers share through this process: their metrics added up, one login throttle.
+  // Each worker accepts its own connections; what several share goes through this process (frontend/workers.ts).
   serveStorefrontWorkers();
   const count = options.workers ?? 1;
   const runDir = mkdtempSync(join(tmpdir(), 'openfaas-shop-storefront-'));
@@ -79,7 +74,7 @@ export async function startStorefrontProcess(options: StorefrontOptions): Promis
   };
 
   /** `count` workers from a copy of the bundle's folder, once they all listen; none if one of them did not start. */
-  const launch = async (): Promise<Generation & { port: number; address: string }> => {
+  const launch = async (): Promise<{ generation: Generation; port: number; address: string }> => {
     const generation: Generation = { workers: new Set(), dir: join(runDir, String(++started)) };
     cpSync(options.distDir, generation.dir, { recursive: true });
     const listening = await Promise.allSettled(Array.from({ length: count }, () => fork(generation)));
@@ -88,7 +83,7 @@ export async function startStorefrontProcess(options: StorefrontOptions): Promis
       await drain(generation);
       throw failed.reason;
     }
-    return { ...generation, ...(listening[0] as PromiseFulfilledResult<{ port: number; address: string }>).value };
+    return { generation, ...(listening[0] as PromiseFulfilledResult<{ port: number; address: string }>).value };
   };
 
   /** Every worker of `generation` drains and exits (killed after drainTimeoutMs); then its folder goes. */
@@ -130,7 +125,7 @@ export async function startStorefrontProcess(options: StorefrontOptions): Promis
 
   let current: Generation | undefined;
   const first = await launch();
-  current = first;
+  current = first.generation;
   const host = first.address === '0.0.0.0' || first.address === '::' ? '127.0.0.1' : first.address;
 
   return {
@@ -138,7 +133,7 @@ export async function startStorefrontProcess(options: StorefrontOptions): Promis
     async replace() {
       let next: Generation;
       try {
-        next = await launch();
+        next = (await launch()).generation;
       } catch (error) {
         options.log(String(error instanceof Error ? error.message : error));
         return false;

@@ -2,15 +2,19 @@
  * `npm start`'s command as a developer runs it: a real process that seeds, serves the gateway
  * and the storefront, finishes calls in flight on SIGTERM, and keeps its data across restarts.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { newShopperId, request } from './support/fixtures';
 import { shopProcessHome, type ShopProcessHome } from './support/process';
 
 let home: ShopProcessHome;
 
-/** Waits for something to become true (an event seen from outside), checking every 20 ms. */
+/** Waits for something to become true (an event seen from outside), checking every 20 ms, at most 3,000 times. */
 async function until(condition: () => Promise<boolean>): Promise<void> {
-  while (!(await condition())) await new Promise((r) => setTimeout(r, 20));
+  for (let checks = 0; !(await condition()); checks++) {
+    if (checks === 3_000) throw new Error('what the test waited for never happened');
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 beforeAll(async () => {
   home = await shopProcessHome();
@@ -54,5 +58,29 @@ describe('npm start', () => {
     const again = second.exited;
     second.signal('SIGTERM');
     expect(await again).toBe(0);
+  });
+
+  it('starts the storefront again when it dies', async () => {
+    const shop = await home.start();
+    /** The storefront's process: the one running a copy of its bundle. */
+    const storefrontPid = () =>
+      readdirSync('/proc')
+        .filter((entry) => /^\d+$/.test(entry))
+        .find((pid) => {
+          try {
+            return /openfaas-shop-storefront-[^/]+\/\d+\/server\.js/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8')) && readFileSync(`/proc/${pid}/environ`, 'utf8').includes(`STOREFRONT_PORT=${home.storefrontPort}\0`);
+          } catch {
+            return false; // gone meanwhile, or not ours to read
+          }
+        });
+    const first = storefrontPid() as string;
+    expect(first).toBeDefined();
+    process.kill(Number(first), 'SIGKILL');
+    await until(async () => shop.output().includes('storefront exited; restarting'));
+    await until(async () => (await fetch(`http://127.0.0.1:${home.storefrontPort}/healthz`).then((r) => r.status, () => 0)) === 200);
+    expect(storefrontPid()).not.toBe(first);
+    const stopped = shop.exited;
+    shop.signal('SIGTERM');
+    expect(await stopped).toBe(0);
   });
 });

@@ -44,21 +44,26 @@ describe('the storefront on two workers', () => {
   let url: string;
   let output = '';
   const listening = () => output.split('\n').filter((line) => line.startsWith('storefront on')).length;
-  const workerPids = () =>
-    readFileSync(`/proc/${primary.pid}/task/${primary.pid}/children`, 'utf8')
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number);
-  const until = async (done: () => boolean) => {
-    while (!done()) await new Promise((resolve) => setTimeout(resolve, 20));
+  const workerPids = (): number[] => {
+    try {
+      return readFileSync(`/proc/${primary.pid}/task/${primary.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return []; // the primary is gone
+    }
+  };
+  /** Waits for `done`, bounded by a count of polls rather than a time: the output says what never came. */
+  const until = async (done: () => boolean, what: string) => {
+    for (let polls = 0; !done(); polls++) {
+      if (polls === 3_000) throw new Error(`never ${what}; the storefront said:\n${output}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   };
   /** Each worker killed in turn, waiting for the one started in its place to listen. */
   const replaceEveryWorker = async () => {
     for (const pid of workerPids()) {
       const before = listening();
       process.kill(pid, 'SIGKILL');
-      await until(() => listening() > before && workerPids().length === 2 && !workerPids().includes(pid));
+      await until(() => listening() > before && workerPids().length === 2 && !workerPids().includes(pid), `replaced worker ${pid}`);
     }
   };
 
@@ -73,12 +78,13 @@ describe('the storefront on two workers', () => {
     });
     primary.stdout.on('data', (d) => (output += String(d)));
     primary.stderr.on('data', (d) => (output += String(d)));
-    await until(() => listening() === 2);
+    await until(() => listening() === 2, 'two workers listening');
   });
   afterAll(async () => {
     if (primary && primary.exitCode === null) {
+      const workers = workerPids();
       primary.kill('SIGKILL');
-      for (const pid of workerPids()) process.kill(pid, 'SIGKILL');
+      for (const pid of workers) process.kill(pid, 'SIGKILL');
     }
     await t?.stop();
   });
@@ -88,6 +94,24 @@ describe('the storefront on two workers', () => {
     expect(page.status).toBe(200);
     // Before any page: neither bound has moved from where it starts.
     expect(page.html).toContain(`<span class="limit">${2 * CONCURRENCY_DEFAULTS.initial}</span>`);
+  });
+
+  it('answers 503 for /metrics while a worker is frozen rather than a sum without it, and still shows the operator page', async () => {
+    const [frozen] = workerPids() as [number];
+    process.kill(frozen, 'SIGSTOP');
+    try {
+      // The worker still running takes every new connection: the frozen one accepts none.
+      const metrics = await fresh(`${url}/metrics`);
+      expect(metrics.status).toBe(503);
+      expect(Number(metrics.headers['retry-after'])).toBeGreaterThan(0);
+      const page = await fresh(`${url}/admin`, { headers: { authorization: `Basic ${Buffer.from(`admin:${t.shop.secrets['shop-admin-token']}`).toString('base64')}` } });
+      expect(page.status).toBe(200);
+      expect(page.html).toContain('Not every storefront worker gave its figures in time');
+      expect(page.html).toContain('Recent orders');
+    } finally {
+      process.kill(frozen, 'SIGCONT');
+    }
+    expect((await fresh(`${url}/metrics`)).status).toBe(200);
   });
 
   it('adds up every worker’s metrics on /metrics', async () => {
