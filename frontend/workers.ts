@@ -8,7 +8,7 @@
  *   (counters and histograms are summed; a gauge says how it adds up);
  * - the operator page's login throttle: one count per address across workers
  *   (@express-rate-limit/cluster-memory-store).
- * A storefront outside a cluster (one process, the tests) answers from its own metrics.
+ * A storefront alone (one process, a lone worker of npm start, the tests) keeps its own.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { ClusterMemoryStorePrimary, ClusterMemoryStoreWorker } from '@express-rate-limit/cluster-memory-store';
@@ -24,8 +24,8 @@ const ASK_ALL = 'storefront:metrics';
 /** Primary to worker: your own metrics, please (answered with `metrics`). */
 const ASK_ONE = 'storefront:metrics-of-one';
 /**
- * How long the primary waits for one worker's metrics: a worker frozen or gone is left out of
- * the sum rather than holding the scrape up. A worker waits for the lot twice as long.
+ * How long the primary waits for one worker's metrics: a worker frozen or gone makes the scrape
+ * a 503 after this, rather than holding it up. A worker waits for the lot twice as long.
  */
 const WORKER_WAIT_MS = 2_000;
 
