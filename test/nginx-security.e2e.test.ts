@@ -149,16 +149,17 @@ describe('limits per client address', () => {
     expect(admitted).toBe(21);
     expect(refusal.headers.get('retry-after')).toBe('1');
     expect(refusal.headers.get('strict-transport-security')).toBe('max-age=31536000');
-    expect(body).toMatch(/busy.*try again in 1 seconds/);
+    expect(body).toMatch(/busy.*try again in 1 second\./);
     expect((await frozen.fetch('/static/style.css', { localAddress: '127.0.0.2' })).status).toBe(200);
     // Another address has its own budget.
     expect((await frozen.fetch('/healthz', { localAddress: '127.0.0.3' })).status).toBe(200);
   });
 
   it('placing an order: a burst of 3 beyond the rate, then 429 with Retry-After 10; the checkout page is not held to it', async () => {
-    const { admitted, refusal } = await untilRefused('/checkout', '127.0.0.4', 'POST');
+    const { admitted, refusal, body } = await untilRefused('/checkout', '127.0.0.4', 'POST');
     expect(admitted).toBe(4);
     expect(refusal.headers.get('retry-after')).toBe('10');
+    expect(body).toMatch(/try again in 10 seconds\./);
     expect((await frozen.fetch('/checkout', { localAddress: '127.0.0.4' })).status).not.toBe(429);
   });
 
