@@ -120,7 +120,17 @@ export function retryAfterMs(header: string | null, now = Date.now()): number {
   return 1000 * (seconds === undefined ? RETRY_AFTER_S.default : Math.min(RETRY_AFTER_S.max, Math.max(RETRY_AFTER_S.min, seconds)));
 }
 
-const field = (html: string, name: string) => new RegExp(`name="${name}" value="([^"]+)"`).exec(html)?.[1];
+/** A hidden field's value in a page's form. */
+export const field = (html: string, name: string) => new RegExp(`name="${name}" value="([^"]+)"`).exec(html)?.[1];
+
+/** How long a refused shopper waits before asking again: the Retry-After and up to a tenth more, so that those refused together do not all come back together. */
+export const comeBackAfterMs = (refusal: { headers: Headers }, random: Pick<Random, 'next'>) => retryAfterMs(refusal.headers.get('retry-after')) * (1 + random.next() / 10);
+
+/** A form sent again after a refusal: an order with the Idempotency-Key its busy page gave back, so that it is still one order. */
+export function formAgain(form: Record<string, string>, refusedPage: string): Record<string, string> {
+  const key = form.idempotencyKey ? field(refusedPage, 'idempotencyKey') : undefined;
+  return key ? { ...form, idempotencyKey: key } : form;
+}
 
 interface Run {
   started: number;
@@ -154,7 +164,7 @@ async function untilServed(run: Run, random: Random, step: SaleStep, send: (refu
     if (!answer) return void record(run, step, 'error', ms, 0);
     if (answer.status !== 429 && answer.status !== 503) return { answer, ms };
     record(run, step, 'refused', ms, answer.status);
-    const wait = retryAfterMs(answer.headers.get('retry-after')) * (1 + random.next() / 10);
+    const wait = comeBackAfterMs(answer, random);
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(wait, run.until - Date.now()))));
     refused = answer;
   }
@@ -170,8 +180,7 @@ function storefrontShopper(run: Run, shopper: Shopper, random: Random) {
     for (;;) {
       const served = await untilServed(run, random, name, async (refused) => {
         // A refused order is sent again from the form the shop gave back.
-        const key = refused && form?.idempotencyKey ? field(refused.body, 'idempotencyKey') : undefined;
-        if (form && key) form = { ...form, idempotencyKey: key };
+        if (refused && form) form = formAgain(form, refused.body);
         const { status, headers, html } = await shopper.request(path, form);
         return { status, headers, body: html };
       });

@@ -10,7 +10,7 @@
  *   BENCH_CHECKOUTS (3) checkouts each.
  */
 import './quiet';
-import { retryAfterMs } from './flash-sale';
+import { comeBackAfterMs, field, formAgain } from './flash-sale';
 import { Shopper } from './load';
 import { runBench, withShopProcess } from './shop-process';
 import { aim, percentile, summary } from './stats';
@@ -20,8 +20,6 @@ const VISITS = Number(process.env.BENCH_VISITS ?? 20);
 const CHECKOUTS = Number(process.env.BENCH_CHECKOUTS ?? 3);
 /** Refusals of one page a shopper sits through before giving up on it (a failure). */
 const PATIENCE = 10;
-
-const field = (html: string, name: string) => new RegExp(`name="${name}" value="([^"]+)"`).exec(html)?.[1] ?? '';
 
 /**
  * A shopper's page loads: the served page's HTML, its time (the answer that served it) pushed
@@ -36,8 +34,8 @@ function shopper(base: string, refused: Map<string, number>) {
       if (status === 503 || status === 429) {
         refused.set(path, (refused.get(path) ?? 0) + 1);
         if (attempt === PATIENCE) throw new Error(`${path} refused ${PATIENCE + 1} times`);
-        if (form?.idempotencyKey) form = { ...form, idempotencyKey: field(html, 'idempotencyKey') || form.idempotencyKey };
-        await new Promise((resolve) => setTimeout(resolve, retryAfterMs(headers.get('retry-after')) * (1 + Math.random() / 10)));
+        if (form) form = formAgain(form, html);
+        await new Promise((resolve) => setTimeout(resolve, comeBackAfterMs({ headers }, { next: Math.random })));
         continue;
       }
       if (status >= 400) throw new Error(`${path} answered ${status}`);
@@ -75,7 +73,7 @@ runBench(() =>
           try {
             await visit('/cart/add', { productId: 'paper-filters-100', quantity: '1' });
             const form = await visit('/checkout');
-            await visit('/checkout', { idempotencyKey: field(form, 'idempotencyKey'), name: 'Bench', email: 'bench@example.com', address: '1 Load St' }, checkout);
+            await visit('/checkout', { idempotencyKey: field(form, 'idempotencyKey') ?? '', name: 'Bench', email: 'bench@example.com', address: '1 Load St' }, checkout);
           } catch (error) {
             fail(error);
           }

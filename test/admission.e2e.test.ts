@@ -8,10 +8,8 @@
  */
 import { parseMetrics, sampleValue } from './support/metrics';
 import { startTestShop, type TestShop } from './support/shop';
+import { until } from './support/until';
 
-async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await condition())) await new Promise((r) => setTimeout(r, 20));
-}
 
 describe('admission at the gateway', () => {
   let t: TestShop;

@@ -14,6 +14,7 @@ import { DATABASE_FILE } from '../core/store/embedded';
 import { callbackServer } from './support/callback';
 import { newShopperId, request } from './support/fixtures';
 import { startTestShop, type TestShop } from './support/shop';
+import { until } from './support/until';
 
 let t: TestShop;
 let callback: Awaited<ReturnType<typeof callbackServer>>;
@@ -28,9 +29,6 @@ afterAll(async () => {
   await callback.close();
 });
 
-async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await condition())) await new Promise((r) => setTimeout(r, 20));
-}
 const system = (path: string, init: { method?: string; body?: unknown; auth?: string | null } = {}) =>
   fetch(`${t.shop.url}${path}`, {
     method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),

@@ -15,6 +15,7 @@ import { ROOT } from '../runtime/build';
 import { callbackServer } from './support/callback';
 import { newShopperId, request } from './support/fixtures';
 import { startTestShop, type TestShop } from './support/shop';
+import { until } from './support/until';
 
 let t: TestShop;
 const stack = readStack(join(ROOT, 'stack.yml'), {});
@@ -35,9 +36,6 @@ const api = (path: string, init: { method?: string; body?: unknown; auth?: strin
   });
 const json = async (path: string) => (await api(path)).json();
 const secretsDir = () => process.env.SECRETS_DIR as string;
-const until = async (condition: () => Promise<boolean> | boolean) => {
-  while (!(await condition())) await new Promise((r) => setTimeout(r, 20));
-};
 const ready = (name: string) => until(async () => (((await json(`/system/function/${name}`)) as { availableReplicas?: number }).availableReplicas ?? 0) > 0);
 
 describe('faas-cli login, list, describe, ready', () => {

@@ -18,14 +18,12 @@ import { readStack } from '../runtime/stack';
 import { alive, freePort, newShopperId, request } from './support/fixtures';
 import { parseMetrics, sampleValue } from './support/metrics';
 import { startTestShop, type TestShop } from './support/shop';
+import { until } from './support/until';
 
 const stack = readStack(join(ROOT, 'stack.yml'), {});
 const fromStack = (name: string) => deploymentFromStack(name, stack.functions[name] as NonNullable<(typeof stack.functions)[string]>);
 
 /** Waits for something to become true (an event seen from outside), checking every 20 ms. */
-async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await condition())) await new Promise((r) => setTimeout(r, 20));
-}
 const api = (url: string, auth: string, path: string, init: { method?: string; body?: unknown } = {}) =>
   fetch(`${url}${path}`, { method: init.method ?? (init.body === undefined ? 'GET' : 'POST'), headers: { authorization: auth, 'content-type': 'application/json' }, body: init.body === undefined ? undefined : JSON.stringify(init.body) });
 

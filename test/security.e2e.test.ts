@@ -21,6 +21,7 @@ import { deploymentFromStack } from '../runtime/deployments';
 import { BASIC_AUTH_FILE, SCALER_PASSWORD_FILE } from '../runtime/secrets';
 import { readStack } from '../runtime/stack';
 import { startTestStorefront, type TestStorefront } from './support/storefront';
+import { until } from './support/until';
 
 let s: TestStorefront;
 const stack = readStack(join(ROOT, 'stack.yml'), {});
@@ -49,9 +50,6 @@ const secretsDir = () => process.env.SECRETS_DIR as string;
 /** Every path under SECRETS_DIR, so that "changes nothing" covers temporary files too. */
 const tree = (dir: string, prefix = ''): string[] =>
   readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? [`${prefix}${e.name}/`, ...tree(join(dir, e.name), `${prefix}${e.name}/`)] : [`${prefix}${e.name}`]));
-const until = async (condition: () => boolean | Promise<boolean>) => {
-  while (!(await condition())) await new Promise((r) => setTimeout(r, 20));
-};
 
 async function receiver(answer: (res: http.ServerResponse) => void = (res) => res.end()) {
   const hits: { path: string; body: string }[] = [];

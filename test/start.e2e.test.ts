@@ -6,16 +6,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { newShopperId, request } from './support/fixtures';
 import { shopProcessHome, type ShopProcessHome } from './support/process';
+import { until } from './support/until';
 
 let home: ShopProcessHome;
 
-/** Waits for something to become true (an event seen from outside), checking every 20 ms, at most 3,000 times. */
-async function until(condition: () => Promise<boolean>): Promise<void> {
-  for (let checks = 0; !(await condition()); checks++) {
-    if (checks === 3_000) throw new Error('what the test waited for never happened');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 beforeAll(async () => {
   home = await shopProcessHome();
 });
@@ -42,9 +36,9 @@ describe('npm start', () => {
       req.on('error', reject);
     });
     req.write(body.slice(0, 10));
-    await until(async () => /^gateway_function_invocation_started\{function_name="cart-add\.openfaas-fn"\} 1$/m.test(await (await fetch(`http://127.0.0.1:${home.port}/metrics`)).text()));
+    await until(async () => /^gateway_function_invocation_started\{function_name="cart-add\.openfaas-fn"\} 1$/m.test(await (await fetch(`http://127.0.0.1:${home.port}/metrics`)).text()), 'the call in flight', 3_000);
     first.signal('SIGTERM');
-    await until(async () => first.output().includes('SIGTERM: finishing calls in flight'));
+    await until(async () => first.output().includes('SIGTERM: finishing calls in flight'), 'the runtime draining', 3_000);
     req.end(body.slice(10));
     const exit = first.exited;
     expect(await inFlight).toBe(200);
@@ -76,8 +70,8 @@ describe('npm start', () => {
     const first = storefrontPid() as string;
     expect(first).toBeDefined();
     process.kill(Number(first), 'SIGKILL');
-    await until(async () => shop.output().includes('storefront exited; restarting'));
-    await until(async () => (await fetch(`http://127.0.0.1:${home.storefrontPort}/healthz`).then((r) => r.status, () => 0)) === 200);
+    await until(async () => shop.output().includes('storefront exited; restarting'), 'the storefront restarted', 3_000);
+    await until(async () => (await fetch(`http://127.0.0.1:${home.storefrontPort}/healthz`).then((r) => r.status, () => 0)) === 200, 'the new storefront answering', 3_000);
     expect(storefrontPid()).not.toBe(first);
     const stopped = shop.exited;
     shop.signal('SIGTERM');

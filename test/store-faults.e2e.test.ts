@@ -15,10 +15,8 @@ import { DATABASE_FILE } from '../core/store/embedded';
 import { newShopperId } from './support/fixtures';
 import { parseMetrics, sampleValue } from './support/metrics';
 import { startTestShop, type TestShop } from './support/shop';
+import { until } from './support/until';
 
-async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await condition())) await new Promise((r) => setTimeout(r, 20));
-}
 
 /** A fresh tmpfs of `size`, or undefined when this machine does not let the tests mount one. */
 function mountTmpfs(size: string): string | undefined {

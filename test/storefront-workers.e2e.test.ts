@@ -16,6 +16,7 @@ import { SCALER_PASSWORD_FILE } from '../runtime/secrets';
 import { freePort } from './support/fixtures';
 import { parseMetrics, sampleValue } from './support/metrics';
 import { startTestShop, type TestShop } from './support/shop';
+import { until } from './support/until';
 
 interface Page {
   status: number;
@@ -51,19 +52,14 @@ describe('the storefront on two workers', () => {
       return []; // the primary is gone
     }
   };
-  /** Waits for `done`, bounded by a count of polls rather than a time: the output says what never came. */
-  const until = async (done: () => boolean, what: string) => {
-    for (let polls = 0; !done(); polls++) {
-      if (polls === 3_000) throw new Error(`never ${what}; the storefront said:\n${output}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  };
+  /** Waits for `done`; if it never comes, says what the storefront printed meanwhile. */
+  const seen = (done: () => boolean, what: string) => until(done, () => `${what}; the storefront said:\n${output}`, 3_000);
   /** Each worker killed in turn, waiting for the one started in its place to listen. */
   const replaceEveryWorker = async () => {
     for (const pid of workerPids()) {
       const before = listening();
       process.kill(pid, 'SIGKILL');
-      await until(() => listening() > before && workerPids().length === 2 && !workerPids().includes(pid), `replaced worker ${pid}`);
+      await seen(() => listening() > before && workerPids().length === 2 && !workerPids().includes(pid), `replaced worker ${pid}`);
     }
   };
 
@@ -78,7 +74,7 @@ describe('the storefront on two workers', () => {
     });
     primary.stdout.on('data', (d) => (output += String(d)));
     primary.stderr.on('data', (d) => (output += String(d)));
-    await until(() => listening() === 2, 'two workers listening');
+    await seen(() => listening() === 2, 'two workers listening');
   });
   afterAll(async () => {
     if (primary && primary.exitCode === null) {
