@@ -16,7 +16,8 @@
  *   bound on pages in flight adapts between min and max; a page slower than SLOW_MS counts as
  *   overload (admission.ts). min = max fixes it.
  *   STOREFRONT_WORKERS (1): processes serving the storefront on the same port (workers.ts), one
- *   per core of VM 1 at most; each has its own bound on pages in flight.
+ *   per core of VM 1 at most, under a primary that holds the port; each has its own bound on
+ *   pages in flight.
  *   PROMETHEUS_URL (unset): the cluster's Prometheus (http://prometheus.openfaas:9090 inside k3s),
  *   for the charts of /admin/functions; unset, they come from the local runtime's window.
  */
@@ -25,8 +26,9 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
+import { acceptOnMore } from './accept';
 import { CONCURRENCY_DEFAULTS } from './admission';
-import { createStorefront, type StorefrontConfig } from './app';
+import type { StorefrontConfig } from './app';
 import { positive } from './env';
 import { runStorefrontWorkers, storefrontWorkers } from './workers';
 
@@ -88,6 +90,8 @@ export interface RunningStorefront {
 }
 
 export async function startStorefront(config: StorefrontEnv): Promise<RunningStorefront> {
+  // Loaded here, not at the top: the primary (below) supervises workers and needs none of the shop's pages.
+  const { createStorefront } = await import('./app');
   const app = createStorefront(config);
   let draining = false;
   const server = http.createServer((req, res) => {
@@ -100,18 +104,20 @@ export async function startStorefront(config: StorefrontEnv): Promise<RunningSto
     server.listen(config.port, config.host, resolve);
   });
   const { port } = server.address() as AddressInfo;
+  // Each listening handle's connections are counted by its own net.Server: closed when all are.
+  const more = await acceptOnMore(server);
+  const closeMore = () => Promise.all(more.map((extra) => new Promise((resolve) => extra.close(resolve))));
   return {
     url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      }),
-    drain: () =>
-      new Promise<void>((resolve) => {
-        draining = true;
-        net.Server.prototype.close.call(server, () => resolve());
-      }),
+    close: async () => {
+      const closed = new Promise((resolve) => server.close(resolve));
+      server.closeIdleConnections();
+      await Promise.all([closed, closeMore()]);
+    },
+    drain: async () => {
+      draining = true;
+      await Promise.all([new Promise((resolve) => net.Server.prototype.close.call(server, resolve)), closeMore()]);
+    },
   };
 }
 
@@ -135,7 +141,9 @@ if (require.main === module) {
   try {
     const config = storefrontConfig();
     const workers = storefrontWorkers();
-    if (cluster.isPrimary && workers > 1) {
+    // A primary, with one worker or more: the primary holds the port and hands every worker its
+    // listening handles (accept.ts), restarts one that dies and drains them on SIGTERM.
+    if (cluster.isPrimary) {
       // One cookie secret for all: a random one (development) is made here and handed down, not
       // one per worker (sessions would not carry over); a configured one each worker reads itself.
       const configured = process.env.COOKIE_SECRET || process.env.COOKIE_SECRET_FILE;
