@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import type { z } from './zod';
 import { errorBody, invalidInput, shopError, toShopError, type ShopError } from './errors';
 import { logger, type LogFields } from './log';
-import type { FunctionEvent, Node20Handler } from './node20';
+import type { FunctionEvent, Node20Handler, PreparedHandler } from './node20';
 import { SECRET_NAMES, readSecret, sameSecret } from './secrets';
 import { openStore } from './store/open';
 import type { ShopStore } from './store/store';
@@ -45,8 +45,8 @@ export interface FunctionSpec<S extends z.ZodType> {
   run(input: z.infer<S>, call: Call): Promise<Reply>;
 }
 
-export function defineFunction<S extends z.ZodType>(spec: FunctionSpec<S>): Node20Handler {
-  return async (event, context) => {
+export function defineFunction<S extends z.ZodType>(spec: FunctionSpec<S>): PreparedHandler {
+  const handler: Node20Handler = async (event, context) => {
     const callId = headerValue(event, 'x-call-id') ?? randomUUID();
     let reply: Reply;
     try {
@@ -64,6 +64,7 @@ export function defineFunction<S extends z.ZodType>(spec: FunctionSpec<S>): Node
     context.headers({ 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'X-Call-Id': callId, ...reply.headers });
     context.succeed(JSON.stringify(reply.body));
   };
+  return Object.assign(handler, { prepare: () => openStore() });
 }
 
 async function handle<S extends z.ZodType>(spec: FunctionSpec<S>, event: FunctionEvent, callId: string): Promise<Reply> {

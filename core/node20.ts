@@ -25,3 +25,10 @@ export interface FunctionContext {
 }
 
 export type Node20Handler = (event: FunctionEvent, context: FunctionContext, callback?: unknown) => unknown;
+
+/**
+ * A shop function's handler also opens what its calls need ahead of them (`prepare`): the local
+ * runtime's replica awaits it before it says it is ready. The template never calls it; in the
+ * cluster the first call opens the store.
+ */
+export type PreparedHandler = Node20Handler & { prepare(): Promise<unknown> };
