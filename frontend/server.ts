@@ -16,8 +16,7 @@
  *   bound on pages in flight adapts between min and max; a page slower than SLOW_MS counts as
  *   overload (admission.ts). min = max fixes it.
  *   STOREFRONT_WORKERS (1): processes serving the storefront on the same port (workers.ts), one
- *   per core of VM 1 at most, under a primary that holds the port; each has its own bound on
- *   pages in flight.
+ *   per core of VM 1 at most; each has its own bound on pages in flight.
  *   PROMETHEUS_URL (unset): the cluster's Prometheus (http://prometheus.openfaas:9090 inside k3s),
  *   for the charts of /admin/functions; unset, they come from the local runtime's window.
  */
@@ -90,7 +89,7 @@ export interface RunningStorefront {
 }
 
 export async function startStorefront(config: StorefrontEnv): Promise<RunningStorefront> {
-  // Loaded here, not at the top: the primary (below) supervises workers and needs none of the shop's pages.
+  // Loaded here, not at the top: a primary of several workers (below) needs none of the shop's pages.
   const { createStorefront } = await import('./app');
   const app = createStorefront(config);
   let draining = false;
@@ -141,9 +140,7 @@ if (require.main === module) {
   try {
     const config = storefrontConfig();
     const workers = storefrontWorkers();
-    // A primary, with one worker or more: the primary holds the port and hands every worker its
-    // listening handles (accept.ts), restarts one that dies and drains them on SIGTERM.
-    if (cluster.isPrimary) {
+    if (cluster.isPrimary && workers > 1) {
       // One cookie secret for all: a random one (development) is made here and handed down, not
       // one per worker (sessions would not carry over); a configured one each worker reads itself.
       const configured = process.env.COOKIE_SECRET || process.env.COOKIE_SECRET_FILE;

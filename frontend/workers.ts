@@ -1,8 +1,8 @@
 /**
- * The storefront's processes: Node's cluster, each worker a whole storefront on the same port
- * (STOREFRONT_WORKERS, 1 by default; more let all of VM 1's cores render pages, since one Node
- * process renders on one core). The primary starts, restarts and stops the workers, gives each
- * the listening handles it accepts on (accept.ts), and answers what must be one across them:
+ * The storefront on several processes (STOREFRONT_WORKERS): Node's cluster, each worker a whole
+ * storefront on the same port, so that all of VM 1's cores render pages (one Node process
+ * renders on one core). The primary starts, restarts and stops the workers, and answers what
+ * must be one across them:
  * - /metrics and the operator page: a worker asks the primary, which asks every worker for its
  *   metrics and hands them back; the worker adds them up with prom-client's AggregatorRegistry
  *   (counters and histograms are summed; a gauge says how it adds up);
@@ -15,7 +15,6 @@ import { ClusterMemoryStorePrimary, ClusterMemoryStoreWorker } from '@express-ra
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, type Registry } from 'prom-client';
 import type { Store } from 'express-rate-limit';
 import { unavailable } from '../core/errors';
-import { giveAcceptHandles } from './accept';
 import { positive } from './env';
 
 type Metrics = MetricObjectWithValues<MetricValue<string>>[];
@@ -66,7 +65,7 @@ function requests<T>(ms: number) {
   }
 }
 
-/** How many worker processes serve the storefront (STOREFRONT_WORKERS, 1 by default). */
+/** How many processes serve the storefront (STOREFRONT_WORKERS; 1: one process, no cluster). */
 export const storefrontWorkers = (env: NodeJS.ProcessEnv = process.env): number => positive(env, 'STOREFRONT_WORKERS') ?? 1;
 
 /**
@@ -78,8 +77,8 @@ const oneOfSeveral = () => cluster.isWorker && storefrontWorkers() > 1;
 let serving = false;
 
 /**
- * The primary's side, once per process: in frontend/server.ts (`node server.js`), and in the
- * runtime, which runs `npm start`'s storefront as its own cluster workers.
+ * The primary's side, once per process: in frontend/server.ts with STOREFRONT_WORKERS above 1,
+ * and in the runtime, which runs `npm start`'s storefront as its own cluster workers.
  */
 export function serveStorefrontWorkers(): void {
   if (serving) return;
@@ -89,7 +88,6 @@ export function serveStorefrontWorkers(): void {
   // waiting for the worker's event loop to take it: under a rush new connections queued there
   // for up to 18 s while the storefront's pages took 0.5 s.
   cluster.schedulingPolicy = cluster.SCHED_NONE;
-  giveAcceptHandles();
   new ClusterMemoryStorePrimary().init();
   // A message to a worker whose channel just closed is an 'error' on it: never this process's end.
   cluster.on('fork', (worker) => worker.on('error', () => undefined));
@@ -152,7 +150,7 @@ export function storefrontMetrics(own: Registry): (names?: string[]) => Promise<
 export const rateLimitStore = (prefix: string): Store | undefined => (oneOfSeveral() ? new ClusterMemoryStoreWorker({ prefix }) : undefined);
 
 /**
- * The primary of `node server.js`: starts `count` workers (each
+ * The primary of `node server.js` with STOREFRONT_WORKERS above 1: starts `count` workers (each
  * runs this same file), starts another when one dies, and on SIGTERM or SIGINT has them all
  * drain (frontend/server.ts) and exits 0 once they have (1 if one outlived the bound). A worker
  * of the first set that exits before it listened stops everything with code 1: a configuration

@@ -22,6 +22,7 @@ import getRawBody from 'raw-body';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from '../core/log';
 import { toShopError } from '../core/errors';
+import { acceptOnMore } from '../frontend/accept';
 import { sameSecret } from '../core/secrets';
 import { refuseCallback, type CallbackPolicy } from './callbacks';
 import { deleteDeadLetter, listDeadLetters, retryDeadLetter } from './dead-letters';
@@ -382,6 +383,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
   });
   const { port } = server.address() as AddressInfo;
+  // New callers taken several per turn of the event loop under a rush, as the Go gateway takes them (frontend/accept.ts).
+  const more = await acceptOnMore(server);
 
   return {
     url: `http://${options.host ?? '127.0.0.1'}:${port}`,
@@ -389,7 +392,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     async close() {
       closing = true;
       for (const stream of following) stream.end();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = Promise.all([new Promise((resolve) => server.close(resolve)), ...more.map((extra) => new Promise((resolve) => extra.close(resolve)))]);
       server.closeIdleConnections();
       while (inflight > 0) await new Promise((r) => setTimeout(r, 20));
       server.closeAllConnections();

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { readStack } from '../runtime/stack';
 import { deploymentFromStack } from '../runtime/deployments';
 import { ROOT } from '../runtime/build';
+import { arrivalsWhileBusy } from './support/busy';
 import { callbackServer } from './support/callback';
 import { newShopperId, request } from './support/fixtures';
 import { startTestShop, type TestShop } from './support/shop';
@@ -332,5 +333,14 @@ describe('the gateway’s router', () => {
     const unknown = await api('/system/nothing-here', { auth: null });
     expect([unknown.status, await unknown.text()]).toEqual([404, '404 page not found\n']);
     expect(await (await fetch(`${t.shop.url}/healthz`)).text()).toBe('OK');
+  });
+});
+
+describe('a rush of new callers', () => {
+  it('lets them in while other callers keep the gateway busy, not one connection per turn of its event loop', async () => {
+    // Taken one per turn, the last of 60 waited some 60 turns.
+    const { answeredMeanwhile, statuses } = await arrivalsWhileBusy(t.shop.url, '/healthz');
+    expect(statuses.every((status) => status === 200)).toBe(true);
+    expect(answeredMeanwhile).toBeLessThan(5_000);
   });
 });

@@ -8,13 +8,13 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { join } from 'node:path';
 import { LOGIN_THROTTLE } from '../frontend/admin';
 import { CONCURRENCY_DEFAULTS } from '../frontend/admission';
 import { STOREFRONT_DIR } from '../runtime/build';
 import { SCALER_PASSWORD_FILE } from '../runtime/secrets';
 import { freePort } from './support/fixtures';
+import { arrivalsWhileBusy } from './support/busy';
 import { parseMetrics, sampleValue } from './support/metrics';
 import { startTestShop, type TestShop } from './support/shop';
 import { until } from './support/until';
@@ -148,46 +148,10 @@ describe('the storefront on two workers', () => {
   });
 
   it('lets new shoppers in while others keep it busy, not one connection per turn of its event loop', async () => {
-    // 20 clients on their own connections, each sending 25 requests at once (pipelined) and the
-    // next 25 once they are answered: every turn of a worker's event loop has hundreds to serve.
-    const BATCH = 25;
-    const ANSWER = '{"status":"ok"}';
-    let served = 0;
-    let stop = false;
-    const clients = Array.from({ length: 20 }, () => {
-      const socket = net.connect(Number(new URL(url).port), '127.0.0.1');
-      let pending = 0;
-      let tail = '';
-      const send = () => {
-        if (stop) return void socket.end();
-        pending = BATCH;
-        socket.write('GET /healthz HTTP/1.1\r\nHost: shop\r\n\r\n'.repeat(BATCH));
-      };
-      socket.setEncoding('utf8');
-      socket.on('connect', send);
-      socket.on('data', (chunk: string) => {
-        // Answers counted by their body; one split across chunks is found in the carried tail.
-        const text = tail + chunk;
-        const answers = text.split(ANSWER).length - 1;
-        tail = text.slice(text.lastIndexOf(ANSWER) + (answers ? ANSWER.length : 0)).slice(-ANSWER.length);
-        served += answers;
-        pending -= answers;
-        if (pending === 0) send();
-      });
-      return new Promise<void>((resolve) => socket.on('close', () => resolve()).on('error', () => resolve()));
-    });
-    try {
-      await seen(() => served >= 5_000, 'the busy clients served');
-      // 60 shoppers arrive at once, while those answers go on. Counted in the answers served
-      // meanwhile, not in time: taken one per turn, the last waited some 30 turns of both workers.
-      const before = served;
-      const arrivals = await Promise.all(Array.from({ length: 60 }, () => fresh(`${url}/healthz`)));
-      expect(arrivals.every((page) => page.status === 200)).toBe(true);
-      expect(served - before).toBeLessThan(5_000);
-    } finally {
-      stop = true;
-      await Promise.all(clients);
-    }
+    // Taken one per turn, the last of 60 waited some 30 turns of both workers (about 15,000 answers).
+    const { answeredMeanwhile, statuses } = await arrivalsWhileBusy(url, '/healthz');
+    expect(statuses.every((status) => status === 200)).toBe(true);
+    expect(answeredMeanwhile).toBeLessThan(5_000);
   });
 
   it('drains every worker on SIGTERM and exits 0', async () => {

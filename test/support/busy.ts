@@ -1,0 +1,59 @@
+/**
+ * Shoppers who arrive while a server is busy, and whether it lets them in promptly. Busy here
+ * means that every turn of the server's event loop has hundreds of requests to serve: clients,
+ * each on its own connection, send BATCH requests at once (pipelined) and the next BATCH once
+ * they are answered. The arrivals' wait is counted in the answers the busy clients got
+ * meanwhile, not in time: a server that takes one new connection per turn makes the last of 60
+ * arrivals wait some 60 turns, one that takes many at a time a few.
+ */
+import http from 'node:http';
+import net from 'node:net';
+import { until } from './until';
+
+const CLIENTS = 20;
+const BATCH = 25;
+/** Once in every answer (a status line), never in a body. */
+const ANSWER = 'HTTP/1.1 200 OK';
+
+/** The answers the busy clients got while `arrivals` shoppers came on new connections, and the arrivals' statuses. */
+export async function arrivalsWhileBusy(base: string, path: string, arrivals = 60): Promise<{ answeredMeanwhile: number; statuses: number[] }> {
+  const { port, hostname } = new URL(base);
+  let served = 0;
+  let stop = false;
+  const clients = Array.from({ length: CLIENTS }, () => {
+    const socket = net.connect(Number(port), hostname);
+    let pending = 0;
+    let tail = '';
+    const send = () => {
+      if (stop) return void socket.end();
+      pending = BATCH;
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: shop\r\n\r\n`.repeat(BATCH));
+    };
+    socket.setEncoding('utf8');
+    socket.on('connect', send);
+    socket.on('data', (chunk: string) => {
+      // One split across chunks is found in the carried tail.
+      const text = tail + chunk;
+      const answers = text.split(ANSWER).length - 1;
+      tail = text.slice(text.lastIndexOf(ANSWER) + (answers ? ANSWER.length : 0)).slice(-ANSWER.length);
+      served += answers;
+      pending -= answers;
+      if (pending === 0) send();
+    });
+    return new Promise<void>((resolve) => socket.on('close', () => resolve()).on('error', () => resolve()));
+  });
+  try {
+    await until(() => served >= 5_000, () => `the busy clients got ${served} answers`, 3_000);
+    const before = served;
+    const statuses = await Promise.all(Array.from({ length: arrivals }, () => statusOnNewConnection(`${base}${path}`)));
+    return { answeredMeanwhile: served - before, statuses };
+  } finally {
+    stop = true;
+    await Promise.all(clients);
+  }
+}
+
+const statusOnNewConnection = (url: string) =>
+  new Promise<number>((resolve, reject) => {
+    http.get(url, { agent: false }, (res) => res.resume().on('end', () => resolve(res.statusCode ?? 0))).on('error', reject);
+  });
