@@ -7,14 +7,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serveHandler } from '../test/support/fixtures';
 import { defineFunction } from './fn';
+import { closeStores } from './store/open';
 import type { ShopStore } from './store/store';
 import { z } from './zod';
 
 const dir = mkdtempSync(join(tmpdir(), 'fn-prepare-'));
 const saved = process.env.DATA_DIR;
 beforeAll(() => (process.env.DATA_DIR = dir));
-afterAll(() => {
-  process.env.DATA_DIR = saved;
+afterAll(async () => {
+  await closeStores();
+  if (saved === undefined) delete process.env.DATA_DIR;
+  else process.env.DATA_DIR = saved;
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -64,7 +64,7 @@ export function defineFunction<S extends z.ZodType>(spec: FunctionSpec<S>): Prep
     context.headers({ 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'X-Call-Id': callId, ...reply.headers });
     context.succeed(JSON.stringify(reply.body));
   };
-  return Object.assign(handler, { prepare: () => openStore() });
+  return Object.assign(handler, { prepare: async () => openStore() });
 }
 
 async function handle<S extends z.ZodType>(spec: FunctionSpec<S>, event: FunctionEvent, callId: string): Promise<Reply> {

@@ -104,18 +104,17 @@ export async function startStorefront(config: StorefrontEnv): Promise<RunningSto
   });
   const { port } = server.address() as AddressInfo;
   // Each listening handle's connections are counted by its own net.Server: closed when all are.
-  const more = await acceptOnMore(server);
-  const closeMore = () => Promise.all(more.map((extra) => new Promise((resolve) => extra.close(resolve))));
+  const more = acceptOnMore(server);
   return {
     url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`,
     close: async () => {
       const closed = new Promise((resolve) => server.close(resolve));
       server.closeIdleConnections();
-      await Promise.all([closed, closeMore()]);
+      await Promise.all([closed, more.close()]);
     },
     drain: async () => {
       draining = true;
-      await Promise.all([new Promise((resolve) => net.Server.prototype.close.call(server, resolve)), closeMore()]);
+      await Promise.all([new Promise((resolve) => net.Server.prototype.close.call(server, resolve)), more.close()]);
     },
   };
 }

@@ -384,7 +384,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const { port } = server.address() as AddressInfo;
   // New callers taken several per turn of the event loop under a rush, as the Go gateway takes them (frontend/accept.ts).
-  const more = await acceptOnMore(server);
+  const more = acceptOnMore(server);
 
   return {
     url: `http://${options.host ?? '127.0.0.1'}:${port}`,
@@ -392,7 +392,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     async close() {
       closing = true;
       for (const stream of following) stream.end();
-      const closed = Promise.all([new Promise((resolve) => server.close(resolve)), ...more.map((extra) => new Promise((resolve) => extra.close(resolve)))]);
+      const closed = Promise.all([new Promise((resolve) => server.close(resolve)), more.close()]);
       server.closeIdleConnections();
       while (inflight > 0) await new Promise((r) => setTimeout(r, 20));
       server.closeAllConnections();

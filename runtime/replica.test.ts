@@ -18,7 +18,7 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Starts a replica of a handler whose `prepare` is `prepare` (JavaScript); its calls answer whether it had prepared. */
+/** Starts a replica of a handler whose `prepare` calls `prepare` (JavaScript; a throw is thrown at once); its calls answer whether it had prepared. */
 async function replicaOf(name: string, prepare: string): Promise<string> {
   const handler = join(dir, `${name}.js`);
   writeFileSync(
@@ -26,7 +26,7 @@ async function replicaOf(name: string, prepare: string): Promise<string> {
     `let prepared = false;
 module.exports = Object.assign(
   async (event, context) => { context.status(200); context.headers({ 'Content-Type': 'application/json' }); context.succeed(JSON.stringify({ prepared })); },
-  { prepare: async () => { await (${prepare})(); prepared = true; } },
+  { prepare: () => Promise.resolve((${prepare})()).then(() => { prepared = true; }) },
 );`,
   );
   const replica = fork(join(__dirname, 'replica.ts'), [], { execArgv: ['--import', 'tsx'], env: { ...process.env, FUNCTION_HANDLER: handler }, stdio: 'ignore' });
@@ -39,12 +39,15 @@ module.exports = Object.assign(
 }
 
 it('says it is ready only once its function has prepared', async () => {
-  const url = await replicaOf('slow-to-prepare', '() => new Promise((resolve) => setTimeout(resolve, 500))');
+  const url = await replicaOf('slow-to-prepare', '() => new Promise((resolve) => setTimeout(resolve, 2000))');
   expect(await (await fetch(url)).json()).toEqual({ prepared: true });
 });
 
-it('is ready and serves when its function fails to prepare', async () => {
-  const url = await replicaOf('cannot-prepare', '() => Promise.reject(new Error("the store is down"))');
+it.each([
+  ['a failed promise', '() => Promise.reject(new Error("the store is down"))'],
+  ['an error thrown at once', '() => { throw new Error("the secrets cannot be read"); }'],
+])('is ready and serves when its function fails to prepare (%s)', async (_how, prepare) => {
+  const url = await replicaOf(`cannot-prepare-${replicas.length}`, prepare);
   const res = await fetch(url);
   expect(res.status).toBe(200);
   expect(await res.json()).toEqual({ prepared: false });

@@ -93,20 +93,25 @@ async function main(): Promise<void> {
   app.use(unroutedAsJson);
   app.use(requestErrorsAsJson);
   const dog = watchdog(app, watchdogOptions(process.env));
-  if (typeof handler.prepare === 'function') {
-    await Promise.race([Promise.resolve(handler.prepare()).catch(() => undefined), new Promise((resolve) => setTimeout(resolve, PREPARE_WAIT_MS).unref())]);
-  }
   const server = http.createServer(dog.listener);
   server.keepAliveTimeout = 60_000;
-  server.listen(0, '127.0.0.1', () => send({ type: 'ready', port: (server.address() as AddressInfo).port }));
   // The supervisor is gone (npm start was killed): so is the pod.
   process.once('disconnect', () => process.exit(0));
+  // Stopped before it listens, it leaves at once (close answers at once that it was not listening).
   process.once('SIGTERM', () => {
     void dog.drain().then(() => {
       server.close(() => process.exit(0));
       server.closeIdleConnections();
     });
   });
+  if (typeof handler.prepare === 'function') {
+    let timer: NodeJS.Timeout | undefined;
+    // Called inside the promise: a prepare that throws at once is a failure like any other.
+    const prepared = Promise.resolve().then(() => handler.prepare()).catch(() => undefined);
+    await Promise.race([prepared, new Promise((resolve) => (timer = setTimeout(resolve, PREPARE_WAIT_MS)))]);
+    clearTimeout(timer);
+  }
+  server.listen(0, '127.0.0.1', () => send({ type: 'ready', port: (server.address() as AddressInfo).port }));
 }
 
 main().catch((error: unknown) => {

@@ -12,35 +12,38 @@ import { until } from './until';
 
 const CLIENTS = 20;
 const BATCH = 25;
-/** Once in every answer (a status line), never in a body. */
-const ANSWER = 'HTTP/1.1 200 OK';
+/** Once in every answer (its status line), never in a body. */
+const ANSWER = /HTTP\/1\.1 \d{3} /g;
+/** The longest start of a status line a chunk can end with: carried to the next chunk. */
+const PARTIAL = 'HTTP/1.1 200'.length;
 
 /** The answers the busy clients got while `arrivals` shoppers came on new connections, and the arrivals' statuses. */
 export async function arrivalsWhileBusy(base: string, path: string, arrivals = 60): Promise<{ answeredMeanwhile: number; statuses: number[] }> {
   const { port, hostname } = new URL(base);
   let served = 0;
-  let stop = false;
-  const clients = Array.from({ length: CLIENTS }, () => {
+  const sockets = Array.from({ length: CLIENTS }, () => {
     const socket = net.connect(Number(port), hostname);
     let pending = 0;
     let tail = '';
     const send = () => {
-      if (stop) return void socket.end();
       pending = BATCH;
       socket.write(`GET ${path} HTTP/1.1\r\nHost: shop\r\n\r\n`.repeat(BATCH));
     };
     socket.setEncoding('utf8');
     socket.on('connect', send);
+    socket.on('error', () => undefined);
     socket.on('data', (chunk: string) => {
-      // One split across chunks is found in the carried tail.
+      // A status line split across chunks is found with the carried tail.
       const text = tail + chunk;
-      const answers = text.split(ANSWER).length - 1;
-      tail = text.slice(text.lastIndexOf(ANSWER) + (answers ? ANSWER.length : 0)).slice(-ANSWER.length);
+      let answers = 0;
+      let end = 0;
+      for (const match of text.matchAll(ANSWER)) [answers, end] = [answers + 1, match.index + match[0].length];
+      tail = text.slice(Math.max(end, text.length - PARTIAL));
       served += answers;
       pending -= answers;
       if (pending === 0) send();
     });
-    return new Promise<void>((resolve) => socket.on('close', () => resolve()).on('error', () => resolve()));
+    return socket;
   });
   try {
     await until(() => served >= 5_000, () => `the busy clients got ${served} answers`, 3_000);
@@ -48,8 +51,7 @@ export async function arrivalsWhileBusy(base: string, path: string, arrivals = 6
     const statuses = await Promise.all(Array.from({ length: arrivals }, () => statusOnNewConnection(`${base}${path}`)));
     return { answeredMeanwhile: served - before, statuses };
   } finally {
-    stop = true;
-    await Promise.all(clients);
+    for (const socket of sockets) socket.destroy();
   }
 }
 
