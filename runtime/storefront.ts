@@ -1,9 +1,9 @@
 /**
  * The storefront as `npm start` runs it: a process of its own, as on VM 1, running what its
  * container runs (dist/storefront/server.js beside its views and stylesheet), as a cluster
- * worker. The runtime holds the listening port and hands each connection to a worker, so a new
- * storefront (a save under frontend/) takes over without a refused connection or a dropped
- * request: the new worker starts and listens first; only then is the old one sent SIGTERM, on
+ * worker. The runtime holds the listening socket and each worker accepts from it (on several
+ * handles, frontend/accept.ts), so a new storefront (a save under frontend/) takes over without
+ * a refused connection or a dropped request: the new worker starts and listens first; only then is the old one sent SIGTERM, on
  * which it drains (frontend/server.ts: no new connections, every later answer closes its
  * connection, and it exits once its connections are closed). A handler swap inside one process
  * could not do that: re-loading the storefront's modules leaks the old ones and registers its
