@@ -16,9 +16,9 @@ export interface Random {
 }
 
 /**
- * Mersenne Twister: its seeding spreads neighbouring seeds over the whole state. xoroshiro128+
- * seeded with seed and ~seed gave every seed the same first draw (0.99999...) and a second one
- * on a grid of sixteenths, so shoppers seeded 1, 2, 3... all arrived and chose alike.
+ * Mersenne Twister: its seeding spreads neighbouring seeds over the whole state. pure-rand's
+ * xoroshiro128+ starts its output from ~seed, so every small seed drew 0.99999... first and
+ * its second draws fell in a few narrow bands: shoppers seeded 1, 2, 3... arrived and chose alike.
  */
 export function seededRandom(seed: number): Random {
   const rng = mersenne(seed);
