@@ -3,7 +3,7 @@
  * through the node20 template emulation exactly as stack.yml configures it, and ids.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -141,8 +141,32 @@ export function useFunction(handler: Node20Handler, options: { gateway?: string;
   };
 }
 
-/** A loopback port nobody listens on right now. */
+/**
+ * A loopback port nobody listens on right now, below the range the kernel gives outgoing
+ * connections. A port from listen(0) is in that range: while a test's server is down between
+ * two starts on the same port, any client socket on the machine could take it, and the restart
+ * failed with EADDRINUSE.
+ */
 export async function freePort(): Promise<number> {
+  let below = 32_768; // Linux's default start of that range
+  try {
+    below = Math.min(below, Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || below);
+  } catch {
+    // not Linux: the default
+  }
+  for (let attempt = 0; attempt < 50 && below > 11_000; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * (below - 10_000));
+    const server = createServer();
+    const listening = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (listening) {
+      await new Promise((resolve) => server.close(resolve));
+      return port;
+    }
+  }
+  // No room below it, or none free there: any port the kernel gives.
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
