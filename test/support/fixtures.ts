@@ -141,6 +141,9 @@ export function useFunction(handler: Node20Handler, options: { gateway?: string;
   };
 }
 
+/** Ports freePort gave out in this process. */
+const handedOut = new Set<number>();
+
 /**
  * A loopback port nobody listens on right now, below the range the kernel gives outgoing
  * connections. A port from listen(0) is in that range: while a test's server is down between
@@ -156,6 +159,7 @@ export async function freePort(): Promise<number> {
   }
   for (let attempt = 0; attempt < 50 && below > 11_000; attempt++) {
     const port = 10_000 + Math.floor(Math.random() * (below - 10_000));
+    if (handedOut.has(port)) continue; // given to a server of this process that may not listen yet
     const server = createServer();
     const listening = await new Promise<boolean>((resolve) => {
       server.once('error', () => resolve(false));
@@ -163,6 +167,7 @@ export async function freePort(): Promise<number> {
     });
     if (listening) {
       await new Promise((resolve) => server.close(resolve));
+      handedOut.add(port);
       return port;
     }
   }
