@@ -127,7 +127,7 @@ export const processLateness = (): (() => number) => (shared ??= eventLoopLatene
  * A page that ends while the event loop runs later than this counts as overload. At 25 ms rather
  * than 50 a rush leaves the loop less behind, so refusals are answered sooner (p99 117-125 ms
  * against 183-237, p50 35 against 55) and admitted checkouts too, for the same orders/s
- * (README, Under a rush); a quiet shop's loop stays well under it, from a cold start on.
+ * (README, Under a rush); a quiet shop's loop stayed under it, from a cold start on.
  */
 export const LATE_LOOP_MS = 25;
 
