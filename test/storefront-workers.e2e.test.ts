@@ -7,38 +7,16 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
 import { join } from 'node:path';
 import { LOGIN_THROTTLE } from '../frontend/admin';
 import { CONCURRENCY_DEFAULTS } from '../frontend/admission';
 import { STOREFRONT_DIR } from '../runtime/build';
 import { SCALER_PASSWORD_FILE } from '../runtime/secrets';
 import { freePort } from './support/fixtures';
-import { arrivalsWhileBusy } from './support/busy';
+import { arrivalsWhileBusy, onNewConnection } from './support/busy';
 import { parseMetrics, sampleValue } from './support/metrics';
 import { startTestShop, type TestShop } from './support/shop';
 import { until } from './support/until';
-
-interface Page {
-  status: number;
-  html: string;
-  setCookies: string[];
-  headers: http.IncomingHttpHeaders;
-}
-
-/** One request on a new connection, so that any worker may take it. */
-function fresh(url: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Page> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: init.method ?? 'GET', headers: init.headers, agent: false }, (res) => {
-      let html = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (html += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, html, setCookies: res.headers['set-cookie'] ?? [], headers: res.headers }));
-    });
-    req.on('error', reject);
-    req.end(init.body);
-  });
-}
 
 describe('the storefront on two workers', () => {
   let t: TestShop;
@@ -87,7 +65,7 @@ describe('the storefront on two workers', () => {
   });
 
   it('shows the operator the bound on pages in flight of all workers together', async () => {
-    const page = await fresh(`${url}/admin`, { headers: { authorization: `Basic ${Buffer.from(`admin:${t.shop.secrets['shop-admin-token']}`).toString('base64')}` } });
+    const page = await onNewConnection(`${url}/admin`, { headers: { authorization: `Basic ${Buffer.from(`admin:${t.shop.secrets['shop-admin-token']}`).toString('base64')}` } });
     expect(page.status).toBe(200);
     // Before any page: neither bound has moved from where it starts.
     expect(page.html).toContain(`<span class="limit">${2 * CONCURRENCY_DEFAULTS.initial}</span>`);
@@ -98,48 +76,48 @@ describe('the storefront on two workers', () => {
     process.kill(frozen, 'SIGSTOP');
     try {
       // The worker still running takes every new connection: the frozen one accepts none.
-      const metrics = await fresh(`${url}/metrics`);
+      const metrics = await onNewConnection(`${url}/metrics`);
       expect(metrics.status).toBe(503);
       expect(Number(metrics.headers['retry-after'])).toBeGreaterThan(0);
-      const page = await fresh(`${url}/admin`, { headers: { authorization: `Basic ${Buffer.from(`admin:${t.shop.secrets['shop-admin-token']}`).toString('base64')}` } });
+      const page = await onNewConnection(`${url}/admin`, { headers: { authorization: `Basic ${Buffer.from(`admin:${t.shop.secrets['shop-admin-token']}`).toString('base64')}` } });
       expect(page.status).toBe(200);
       expect(page.html).toContain('Not every storefront worker gave its figures in time');
       expect(page.html).toContain('Recent orders');
     } finally {
       process.kill(frozen, 'SIGCONT');
     }
-    expect((await fresh(`${url}/metrics`)).status).toBe(200);
+    expect((await onNewConnection(`${url}/metrics`)).status).toBe(200);
   });
 
   it('adds up every worker’s metrics on /metrics', async () => {
-    const metric = async (name: string, labels?: Record<string, string>) => sampleValue(parseMetrics((await fresh(`${url}/metrics`)).html), name, labels);
+    const metric = async (name: string, labels?: Record<string, string>) => sampleValue(parseMetrics((await onNewConnection(`${url}/metrics`)).html), name, labels);
     expect(await metric('storefront_concurrency_limit')).toBe(2 * CONCURRENCY_DEFAULTS.initial);
     const pages = { method: 'GET', route: '/', code: '200' };
     const before = (await metric('http_requests_total', pages)) ?? 0;
-    for (let i = 0; i < 20; i++) expect((await fresh(`${url}/`)).status).toBe(200);
+    for (let i = 0; i < 20; i++) expect((await onNewConnection(`${url}/`)).status).toBe(200);
     expect(await metric('http_requests_total', pages)).toBe(before + 20);
   });
 
   it('keeps a shopper’s cart whichever worker serves the page, and after every worker was replaced', async () => {
-    const product = await fresh(`${url}/products/paper-filters-100`);
+    const product = await onNewConnection(`${url}/products/paper-filters-100`);
     const cookies = new Map(product.setCookies.map((c) => (c.split(';')[0] as string).split('=') as [string, string]));
     const csrf = /name="_csrf" value="([^"]+)"/.exec(product.html)?.[1] as string;
     const cookie = () => [...cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-    const added = await fresh(`${url}/cart/add`, {
+    const added = await onNewConnection(`${url}/cart/add`, {
       method: 'POST',
       headers: { cookie: cookie(), 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ _csrf: csrf, productId: 'paper-filters-100', quantity: '2' }).toString(),
     });
     expect(added.status).toBe(303);
     for (const c of added.setCookies) cookies.set(...((c.split(';')[0] as string).split('=') as [string, string]));
-    const cartCount = async () => /class="count"[^>]*>(\d+)</.exec((await fresh(`${url}/cart`, { headers: { cookie: cookie() } })).html)?.[1];
+    const cartCount = async () => /class="count"[^>]*>(\d+)</.exec((await onNewConnection(`${url}/cart`, { headers: { cookie: cookie() } })).html)?.[1];
     for (let i = 0; i < 10; i++) expect(await cartCount()).toBe('2');
     await replaceEveryWorker();
     expect(await cartCount()).toBe('2');
   });
 
   it('counts wrong operator passwords once for all workers, and still after every worker was replaced', async () => {
-    const admin = (password: string) => fresh(`${url}/admin`, { headers: { authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` } });
+    const admin = (password: string) => onNewConnection(`${url}/admin`, { headers: { authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` } });
     for (let i = 0; i < LOGIN_THROTTLE.attempts; i++) expect((await admin(`wrong-${i}`)).status).toBe(401);
     await replaceEveryWorker();
     const refused = await admin('wrong-again');

@@ -48,14 +48,30 @@ export async function arrivalsWhileBusy(base: string, path: string, arrivals = 6
   try {
     await until(() => served >= 5_000, () => `the busy clients got ${served} answers`, 3_000);
     const before = served;
-    const statuses = await Promise.all(Array.from({ length: arrivals }, () => statusOnNewConnection(`${base}${path}`)));
+    const statuses = await Promise.all(Array.from({ length: arrivals }, async () => (await onNewConnection(`${base}${path}`)).status));
     return { answeredMeanwhile: served - before, statuses };
   } finally {
     for (const socket of sockets) socket.destroy();
   }
 }
 
-const statusOnNewConnection = (url: string) =>
-  new Promise<number>((resolve, reject) => {
-    http.get(url, { agent: false }, (res) => res.resume().on('end', () => resolve(res.statusCode ?? 0))).on('error', reject);
+export interface Page {
+  status: number;
+  html: string;
+  setCookies: string[];
+  headers: http.IncomingHttpHeaders;
+}
+
+/** One request on a new connection (so that any of a server's handles or workers may take it). */
+export function onNewConnection(url: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Page> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: init.method ?? 'GET', headers: init.headers, agent: false }, (res) => {
+      let html = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (html += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, html, setCookies: res.headers['set-cookie'] ?? [], headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.end(init.body);
   });
+}
