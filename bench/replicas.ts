@@ -6,11 +6,13 @@
  *      replicas of each of those functions: checkouts per second, 20 concurrent shoppers
  *   3. from a scale call to the new replica serving (availableReplicas seen by polling every 5 ms)
  *   4. memory of the whole tree with one replica of each function, idle and after the load
+ * For 1 and 2, the cores the whole machine kept busy in each window, and this process's share:
+ * a second replica can only add throughput where one left cores idle.
  * BENCH_SECONDS (5) sets each throughput window.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startShopProcess, type ShopProcess } from './shop-process';
 import { Answers, aim, percentile, throughput } from './stats';
@@ -55,6 +57,8 @@ async function main(): Promise<void> {
     // Only successful answers count: a listing answered 200, a checkout whose order was placed (201).
     const rates: Record<string, number[]> = { 'inventory-list': [], checkout: [] };
     const answers: Record<string, Answers[]> = { 'inventory-list': [], checkout: [] };
+    // Cores busy machine-wide during each window: a replica can only add what the cores have spare.
+    const busyCores: Record<string, string[]> = { 'inventory-list': [], checkout: [] };
     let shopper = 0;
     const safe = (p: Promise<number>) => p.catch(() => 0);
     for (const replicas of [1, 2, 3]) {
@@ -71,6 +75,7 @@ async function main(): Promise<void> {
       for (const [what, measured] of [['inventory-list', listed], ['checkout', checkedOut]] as const) {
         rates[what]?.push(measured.rate);
         answers[what]?.push(measured.answers);
+        busyCores[what]?.push(`${measured.busyCores.toFixed(2)} (this load ${measured.ownCores.toFixed(2)})`);
       }
     }
     for (const [what, perReplicas] of Object.entries(rates)) {
@@ -78,6 +83,7 @@ async function main(): Promise<void> {
       const unit = what === 'checkout' ? 'checkouts/s' : 'calls/s';
       console.log(`${what.padEnd(15)} 1 replica ${one.toFixed(0).padStart(5)} ${unit}, 2 replicas ${two.toFixed(0).padStart(5)} (${(two / one).toFixed(2)}x), 3 replicas ${three.toFixed(0).padStart(5)} (${(three / one).toFixed(2)}x)`);
       console.log(`${''.padEnd(15)} answers with 1, 2, 3 replicas: ${answers[what]?.join('; ')}`);
+      console.log(`${''.padEnd(15)} cores busy machine-wide with 1, 2, 3 replicas: ${busyCores[what]?.join('; ')}, of ${cpus().length}`);
     }
     const gain = (what: string) => (rates[what]?.[1] ?? 0) / (rates[what]?.[0] ?? 1);
     console.log(`   2 replicas / 1 of inventory-list (CPU-bound): ${gain('inventory-list').toFixed(2)}  ${aim(gain('inventory-list') >= 1.3, '>= 1.3', ...(answers['inventory-list'] ?? []).slice(0, 2))}`);

@@ -4,6 +4,8 @@
  * with it, and a figure some of whose calls failed does not meet its aim.
  */
 
+import { cpus } from 'node:os';
+
 /** POSTs `body` as JSON; resolves with the status once the answer is read (0: no answer). */
 export async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<number> {
   try {
@@ -43,16 +45,25 @@ export class Answers {
  * Closed loop: `concurrency` callers each send the next call when the last one answered, for `ms`.
  * `call` resolves with the status of the answer that counts; the rate is of successful calls only.
  */
-export async function throughput(concurrency: number, ms: number, call: (worker: number, i: number) => Promise<number>, answers = new Answers()): Promise<{ rate: number; answers: Answers }> {
+export async function throughput(concurrency: number, ms: number, call: (worker: number, i: number) => Promise<number>, answers = new Answers()): Promise<{ rate: number; answers: Answers; busyCores: number; ownCores: number }> {
   const until = Date.now() + ms;
   const started = process.hrtime.bigint();
+  const busyBefore = machineBusyMs();
+  const ownBefore = process.cpuUsage();
   const okBefore = answers.ok;
   await Promise.all(
     Array.from({ length: concurrency }, async (_, worker) => {
       for (let i = 0; Date.now() < until; i++) answers.add(await call(worker, i));
     }),
   );
-  return { rate: (answers.ok - okBefore) / (Number(process.hrtime.bigint() - started) / 1e9), answers };
+  const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
+  const own = process.cpuUsage(ownBefore);
+  return { rate: (answers.ok - okBefore) / (elapsedMs / 1000), answers, busyCores: (machineBusyMs() - busyBefore) / elapsedMs, ownCores: (own.user + own.system) / 1000 / elapsedMs };
+}
+
+/** CPU time every core of the machine has spent busy, every process's (the shop's, the load's, anything else): ms, summed over the cores. */
+function machineBusyMs(): number {
+  return cpus().reduce((ms, { times }) => ms + times.user + times.nice + times.sys + times.irq, 0);
 }
 
 /**

@@ -32,7 +32,7 @@ import { Autoscaler, CE_AUTOSCALING, type AutoscalerSettings } from './scaling';
 import { BASIC_AUTH_FILE, SCALER_PASSWORD_FILE, SecretFiles, ensureLocalSecrets } from './secrets';
 import { readStack, type StackFile } from './stack';
 import { StoreWriteCheck } from './store-health';
-import type { FunctionReplicas, SupervisorOptions } from './supervisor';
+import { replicaNicenessFromEnv, type FunctionReplicas, type SupervisorOptions } from './supervisor';
 
 export interface ShopOptions {
   port?: number;
@@ -134,6 +134,7 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
     restartResetMs: 60_000,
     drainTimeoutMs: options.terminationGraceMs ?? 15_000,
     probes: options.probes ?? probeTimingsFromEnv(env),
+    replicaNiceness: replicaNicenessFromEnv(env),
     onLine: (name, instance, line) => {
       logs.append(name, instance, line);
       if (echo) process.stdout.write(`${line}\n`);

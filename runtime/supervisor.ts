@@ -16,6 +16,7 @@
  * What a replica prints goes to `onLine`, line by line.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { getPriority, setPriority } from 'node:os';
 import { createInterface } from 'node:readline';
 import { heapLimitMb, type Watched } from './oom';
 import { Probe, type ProbeTimings } from './probes';
@@ -46,6 +47,8 @@ export interface SupervisorOptions {
   /** How long draining waits for calls in flight, then for the process to exit, before SIGKILL. */
   drainTimeoutMs: number;
   probes: ProbeTimings;
+  /** How many steps below the runtime's own CPU priority (niceness) replicas run: 0 for the same. */
+  replicaNiceness: number;
   onLine(name: string, instance: string, line: string): void;
   /** Every message a replica sends, for fault injection. */
   onMessage?(replica: Replica, message: ToSupervisor): void;
@@ -54,6 +57,12 @@ export interface SupervisorOptions {
   /** A replica's process ended without being asked to (it died, or was killed by a probe or for memory). */
   onTerminated?(replica: Replica, reason: TerminationReason): void;
   log(line: string, fields?: Record<string, unknown>): void;
+}
+
+/** REPLICA_NICENESS: 0-19 steps below the runtime's CPU priority; 5 (about a third of its CPU weight under contention) when unset or not one of those. */
+export function replicaNicenessFromEnv(env: NodeJS.ProcessEnv): number {
+  const steps = Number(env.REPLICA_NICENESS);
+  return env.REPLICA_NICENESS && Number.isInteger(steps) && steps >= 0 && steps <= 19 ? steps : 5;
 }
 
 type State = 'starting' | 'ready' | 'unready' | 'draining' | 'stopped';
@@ -109,6 +118,7 @@ export class Replica implements Watched {
     const execArgv = this.spec.memoryLimitBytes ? [`--max-old-space-size=${heapLimitMb(this.spec.memoryLimitBytes)}`] : [];
     const child = fork(this.options.replicaEntry, [], { env: this.spec.env, execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     this.child = child;
+    this.lowerPriority(child);
     for (const stream of [child.stdout, child.stderr]) {
       if (stream) createInterface({ input: stream }).on('line', (line) => this.options.onLine(this.name, this.instance, line));
     }
@@ -124,6 +134,21 @@ export class Replica implements Watched {
     child.once('exit', (code, signal) => this.exited(child, code, signal));
     // A fork that fails or a channel that breaks ends in 'exit' too, which restarts the replica.
     child.on('error', (error) => this.options.log('replica process error', { function: this.name, instance: this.instance, error: String(error) }));
+  }
+
+  /**
+   * Replicas are the work the gateway lets in: below its CPU priority, they leave it the CPU it
+   * needs to admit, forward and refuse calls at once while every replica is busy (in the cluster
+   * the gateway is Go on every core, and each replica is held to its limits.cpu).
+   */
+  private lowerPriority(child: ChildProcess): void {
+    if (this.options.replicaNiceness <= 0 || child.pid === undefined) return;
+    try {
+      setPriority(child.pid, Math.min(19, getPriority() + this.options.replicaNiceness));
+    } catch (error) {
+      // Gone already (its exit restarts it), or a system that refuses: it runs at the runtime's priority.
+      this.options.log('replica priority not lowered', { function: this.name, instance: this.instance, error: String(error) });
+    }
   }
 
   /** A message to the replica; lost if it is dying (EPIPE): its replacement asks afresh when ready. */

@@ -8,7 +8,7 @@
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
+import { getPriority, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ROOT } from '../runtime/build';
 import { deploymentFromStack } from '../runtime/deployments';
@@ -32,6 +32,8 @@ describe('replicas that fail like pods', () => {
   const system = (path: string, init: { method?: string; body?: unknown } = {}) => api(t.shop.url, t.admin(), path, init);
   const describeFn = async (name: string) => (await (await system(`/system/function/${name}`)).json()) as { replicas: number; availableReplicas: number; usage?: { totalMemoryBytes: number } };
   const replicas = (name: string) => t.shop.provider.replicasOf(name)?.instances ?? [];
+  /** REPLICA_NICENESS's default: five steps below the runtime (the gateway) that started them. */
+  const belowTheGateway = () => Math.min(19, getPriority() + 5);
   const metric = async (name: string, labels: Record<string, string>) => sampleValue(parseMetrics(await (await fetch(`${t.shop.url}/metrics`)).text()), name, labels) ?? 0;
 
   /**
@@ -74,7 +76,14 @@ describe('replicas that fail like pods', () => {
     await until(async () => (await describeFn('inventory-get')).availableReplicas === 2);
     expect(frozen?.restarts).toBe(1);
     expect(frozen?.pid).not.toBe(pid);
+    expect(getPriority(frozen?.pid)).toBe(belowTheGateway());
     expect(await metric('shop_replica_terminations_total', { function_name: 'inventory-get.openfaas-fn', reason: 'Liveness probe failed' })).toBe(1);
+  });
+
+  it('runs every replica below the gateway’s CPU priority, so that a busy replica does not hold up the gateway’s answers', () => {
+    const all = t.shop.provider.names().flatMap((name) => replicas(name));
+    expect(all.length).toBeGreaterThanOrEqual(Object.keys(stack.functions).length);
+    expect(all.map((r) => getPriority(r.pid))).toEqual(all.map(() => belowTheGateway()));
   });
 
   it('gives each replica the heap its limits.memory allows, and OOM-kills and restarts one whose memory passes the limit', async () => {
