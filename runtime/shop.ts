@@ -203,7 +203,7 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
     autoscaler,
     window: metricsWindow,
     faults,
-    admission: { busyWaitMs: Number(env.GATEWAY_BUSY_WAIT_MS) || 50, noneReadyWaitMs: Number(env.GATEWAY_REPLICA_WAIT_MS) || 5_000, ...options.admission },
+    admission: { busyWaitMs: Number(env.GATEWAY_BUSY_WAIT_MS) || 25, noneReadyWaitMs: Number(env.GATEWAY_REPLICA_WAIT_MS) || 5_000, ...options.admission },
     maxAsyncBodyBytes: 1024 * 1024,
     callbacks,
     version: { release: (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version, sha: 'local' },
