@@ -57,7 +57,6 @@ async function main(): Promise<void> {
     // Only successful answers count: a listing answered 200, a checkout whose order was placed (201).
     const rates: Record<string, number[]> = { 'inventory-list': [], checkout: [] };
     const answers: Record<string, Answers[]> = { 'inventory-list': [], checkout: [] };
-    // Cores busy machine-wide during each window: a replica can only add what the cores have spare.
     const busyCores: Record<string, string[]> = { 'inventory-list': [], checkout: [] };
     let shopper = 0;
     const safe = (p: Promise<number>) => p.catch(() => 0);
@@ -75,7 +74,8 @@ async function main(): Promise<void> {
       for (const [what, measured] of [['inventory-list', listed], ['checkout', checkedOut]] as const) {
         rates[what]?.push(measured.rate);
         answers[what]?.push(measured.answers);
-        busyCores[what]?.push(`${measured.busyCores.toFixed(2)} (this load ${measured.ownCores.toFixed(2)})`);
+        const { busy, byLoad, stolen } = measured.cores;
+        busyCores[what]?.push(`${busy.toFixed(2)} (${byLoad.toFixed(2)}${stolen >= 0.01 ? `; ${stolen.toFixed(2)} stolen` : ''})`);
       }
     }
     for (const [what, perReplicas] of Object.entries(rates)) {
@@ -83,7 +83,7 @@ async function main(): Promise<void> {
       const unit = what === 'checkout' ? 'checkouts/s' : 'calls/s';
       console.log(`${what.padEnd(15)} 1 replica ${one.toFixed(0).padStart(5)} ${unit}, 2 replicas ${two.toFixed(0).padStart(5)} (${(two / one).toFixed(2)}x), 3 replicas ${three.toFixed(0).padStart(5)} (${(three / one).toFixed(2)}x)`);
       console.log(`${''.padEnd(15)} answers with 1, 2, 3 replicas: ${answers[what]?.join('; ')}`);
-      console.log(`${''.padEnd(15)} cores busy machine-wide with 1, 2, 3 replicas: ${busyCores[what]?.join('; ')}, of ${cpus().length}`);
+      console.log(`${''.padEnd(15)} cores of ${cpus().length} busy, machine-wide (of them, this bench's load generator) with 1, 2, 3 replicas: ${busyCores[what]?.join(', ')}`);
     }
     const gain = (what: string) => (rates[what]?.[1] ?? 0) / (rates[what]?.[0] ?? 1);
     console.log(`   2 replicas / 1 of inventory-list (CPU-bound): ${gain('inventory-list').toFixed(2)}  ${aim(gain('inventory-list') >= 1.3, '>= 1.3', ...(answers['inventory-list'] ?? []).slice(0, 2))}`);

@@ -4,6 +4,7 @@
  * with it, and a figure some of whose calls failed does not meet its aim.
  */
 
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 
 /** POSTs `body` as JSON; resolves with the status once the answer is read (0: no answer). */
@@ -44,11 +45,12 @@ export class Answers {
 /**
  * Closed loop: `concurrency` callers each send the next call when the last one answered, for `ms`.
  * `call` resolves with the status of the answer that counts; the rate is of successful calls only.
+ * The cores the machine kept busy meanwhile come with it: a rate can only grow where cores were idle.
  */
-export async function throughput(concurrency: number, ms: number, call: (worker: number, i: number) => Promise<number>, answers = new Answers()): Promise<{ rate: number; answers: Answers; busyCores: number; ownCores: number }> {
+export async function throughput(concurrency: number, ms: number, call: (worker: number, i: number) => Promise<number>, answers = new Answers()): Promise<{ rate: number; answers: Answers; cores: CoresBusy }> {
   const until = Date.now() + ms;
   const started = process.hrtime.bigint();
-  const busyBefore = machineBusyMs();
+  const coresBefore = machineTicks();
   const ownBefore = process.cpuUsage();
   const okBefore = answers.ok;
   await Promise.all(
@@ -58,12 +60,26 @@ export async function throughput(concurrency: number, ms: number, call: (worker:
   );
   const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
   const own = process.cpuUsage(ownBefore);
-  return { rate: (answers.ok - okBefore) / (elapsedMs / 1000), answers, busyCores: (machineBusyMs() - busyBefore) / elapsedMs, ownCores: (own.user + own.system) / 1000 / elapsedMs };
+  return { rate: (answers.ok - okBefore) / (elapsedMs / 1000), answers, cores: coresBusy(coresBefore, machineTicks(), (own.user + own.system) / 1000 / elapsedMs) };
 }
 
-/** CPU time every core of the machine has spent busy, every process's (the shop's, the load's, anything else): ms, summed over the cores. */
-function machineBusyMs(): number {
-  return cpus().reduce((ms, { times }) => ms + times.user + times.nice + times.sys + times.irq, 0);
+/** Cores kept busy over a window, machine-wide (every process: the shop's, the load's, any other), and by the load generator alone; stolen: the hypervisor gave them to another machine. */
+export interface CoresBusy {
+  busy: number;
+  byLoad: number;
+  stolen: number;
+}
+
+/** The machine's CPU time since boot from /proc/stat, in ticks summed over its cores. */
+function machineTicks(): { busy: number; steal: number; total: number } {
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = (/^cpu\s+(.*)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1] ?? '').split(/\s+/).map(Number);
+  return { busy: user + nice + system + irq + softirq, steal, total: user + nice + system + idle + iowait + irq + softirq + steal };
+}
+
+function coresBusy(before: ReturnType<typeof machineTicks>, after: ReturnType<typeof machineTicks>, byLoad: number): CoresBusy {
+  const cores = cpus().length;
+  const total = after.total - before.total || 1;
+  return { busy: ((after.busy - before.busy) / total) * cores, byLoad, stolen: ((after.steal - before.steal) / total) * cores };
 }
 
 /**

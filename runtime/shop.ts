@@ -67,6 +67,8 @@ export interface ShopOptions {
   queue?: { retry?: Partial<RetryPolicy>; maxPending?: number };
   /** How long a call waits in line for a busy function, and for a replica to become ready (runtime/invoke.ts); GATEWAY_BUSY_WAIT_MS, GATEWAY_REPLICA_WAIT_MS. */
   admission?: Partial<{ busyWaitMs: number; noneReadyWaitMs: number }>;
+  /** How many steps of niceness below the runtime replicas run (REPLICA_NICENESS, 5; 0: at its priority). */
+  replicaNiceness?: number;
 }
 
 export interface RunningShop {
@@ -134,7 +136,7 @@ export async function startShop(options: ShopOptions = {}): Promise<RunningShop>
     restartResetMs: 60_000,
     drainTimeoutMs: options.terminationGraceMs ?? 15_000,
     probes: options.probes ?? probeTimingsFromEnv(env),
-    replicaNiceness: replicaNicenessFromEnv(env),
+    replicaNiceness: options.replicaNiceness ?? replicaNicenessFromEnv(env),
     onLine: (name, instance, line) => {
       logs.append(name, instance, line);
       if (echo) process.stdout.write(`${line}\n`);

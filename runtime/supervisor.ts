@@ -16,7 +16,7 @@
  * What a replica prints goes to `onLine`, line by line.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { getPriority, setPriority } from 'node:os';
+import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { heapLimitMb, type Watched } from './oom';
 import { Probe, type ProbeTimings } from './probes';
@@ -47,7 +47,7 @@ export interface SupervisorOptions {
   /** How long draining waits for calls in flight, then for the process to exit, before SIGKILL. */
   drainTimeoutMs: number;
   probes: ProbeTimings;
-  /** How many steps below the runtime's own CPU priority (niceness) replicas run: 0 for the same. */
+  /** How many steps of niceness below the runtime replicas run (0: at its own priority). */
   replicaNiceness: number;
   onLine(name: string, instance: string, line: string): void;
   /** Every message a replica sends, for fault injection. */
@@ -59,10 +59,28 @@ export interface SupervisorOptions {
   log(line: string, fields?: Record<string, unknown>): void;
 }
 
-/** REPLICA_NICENESS: 0-19 steps below the runtime's CPU priority; 5 (about a third of its CPU weight under contention) when unset or not one of those. */
+/** Five steps of niceness: a replica competing for a core gets about a third of the runtime's share (scheduler weights 335 and 1024). */
+export const DEFAULT_REPLICA_NICENESS = 5;
+
+/** REPLICA_NICENESS: 0-19 steps below the runtime's CPU priority; the default when unset or not one of those. */
 export function replicaNicenessFromEnv(env: NodeJS.ProcessEnv): number {
   const steps = Number(env.REPLICA_NICENESS);
-  return env.REPLICA_NICENESS && Number.isInteger(steps) && steps >= 0 && steps <= 19 ? steps : 5;
+  return env.REPLICA_NICENESS && Number.isInteger(steps) && steps >= 0 && steps <= 19 ? steps : DEFAULT_REPLICA_NICENESS;
+}
+
+/** nice(1), from coreutils (Linux, macOS); without it replicas keep the runtime's priority. */
+const NICE = ['/usr/bin/nice', '/bin/nice'].find((path) => existsSync(path));
+
+/**
+ * How a replica's process is started: through nice(1) when it is to run below the runtime, so
+ * that every thread of it does (a priority set on its pid after the start would reach its main
+ * thread only, not the threads Node has started by then). Replicas are the work the gateway lets
+ * in: below it, they leave it the CPU to admit, forward and refuse calls at once while every
+ * replica is busy (in the cluster the gateway is Go on every core and each replica is held to its
+ * limits.cpu). nice adds the steps to the runtime's own niceness, up to 19.
+ */
+function replicaCommand(nodeArgs: string[], niceness: number): { execPath?: string; execArgv: string[] } {
+  return niceness > 0 && NICE ? { execPath: NICE, execArgv: ['-n', String(niceness), process.execPath, ...nodeArgs] } : { execArgv: nodeArgs };
 }
 
 type State = 'starting' | 'ready' | 'unready' | 'draining' | 'stopped';
@@ -116,9 +134,8 @@ export class Replica implements Watched {
     this.rssBytes = undefined;
     // A plain node, as in the template's image (not the runtime's TypeScript loader), with the heap its memory limit allows.
     const execArgv = this.spec.memoryLimitBytes ? [`--max-old-space-size=${heapLimitMb(this.spec.memoryLimitBytes)}`] : [];
-    const child = fork(this.options.replicaEntry, [], { env: this.spec.env, execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    const child = fork(this.options.replicaEntry, [], { env: this.spec.env, ...replicaCommand(execArgv, this.options.replicaNiceness), stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     this.child = child;
-    this.lowerPriority(child);
     for (const stream of [child.stdout, child.stderr]) {
       if (stream) createInterface({ input: stream }).on('line', (line) => this.options.onLine(this.name, this.instance, line));
     }
@@ -134,21 +151,6 @@ export class Replica implements Watched {
     child.once('exit', (code, signal) => this.exited(child, code, signal));
     // A fork that fails or a channel that breaks ends in 'exit' too, which restarts the replica.
     child.on('error', (error) => this.options.log('replica process error', { function: this.name, instance: this.instance, error: String(error) }));
-  }
-
-  /**
-   * Replicas are the work the gateway lets in: below its CPU priority, they leave it the CPU it
-   * needs to admit, forward and refuse calls at once while every replica is busy (in the cluster
-   * the gateway is Go on every core, and each replica is held to its limits.cpu).
-   */
-  private lowerPriority(child: ChildProcess): void {
-    if (this.options.replicaNiceness <= 0 || child.pid === undefined) return;
-    try {
-      setPriority(child.pid, Math.min(19, getPriority() + this.options.replicaNiceness));
-    } catch (error) {
-      // Gone already (its exit restarts it), or a system that refuses: it runs at the runtime's priority.
-      this.options.log('replica priority not lowered', { function: this.name, instance: this.instance, error: String(error) });
-    }
   }
 
   /** A message to the replica; lost if it is dying (EPIPE): its replacement asks afresh when ready. */

@@ -6,13 +6,14 @@
  * (during start-up, during another update, during shutdown) carried out or refused with a status.
  * Everything is waited for as events (a status, a process gone); nothing is timed.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { getPriority, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ROOT } from '../runtime/build';
 import { deploymentFromStack } from '../runtime/deployments';
 import { BASIC_AUTH_FILE } from '../runtime/secrets';
+import { DEFAULT_REPLICA_NICENESS } from '../runtime/supervisor';
 import { startShop, type RunningShop } from '../runtime/shop';
 import { readStack } from '../runtime/stack';
 import { alive, freePort, newShopperId, request } from './support/fixtures';
@@ -32,8 +33,14 @@ describe('replicas that fail like pods', () => {
   const system = (path: string, init: { method?: string; body?: unknown } = {}) => api(t.shop.url, t.admin(), path, init);
   const describeFn = async (name: string) => (await (await system(`/system/function/${name}`)).json()) as { replicas: number; availableReplicas: number; usage?: { totalMemoryBytes: number } };
   const replicas = (name: string) => t.shop.provider.replicasOf(name)?.instances ?? [];
-  /** REPLICA_NICENESS's default: five steps below the runtime (the gateway) that started them. */
-  const belowTheGateway = () => Math.min(19, getPriority() + 5);
+  /** Five steps below the runtime (the gateway) that started them, as the test shop asks. */
+  const belowTheGateway = () => Math.min(19, getPriority() + DEFAULT_REPLICA_NICENESS);
+  /** The niceness of every thread of a process (Linux: field 19 of /proc/PID/task/TID/stat), not only of its main one. */
+  const threadNiceness = (pid: number | undefined) =>
+    readdirSync(`/proc/${pid}/task`).map((tid) => {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    });
   const metric = async (name: string, labels: Record<string, string>) => sampleValue(parseMetrics(await (await fetch(`${t.shop.url}/metrics`)).text()), name, labels) ?? 0;
 
   /**
@@ -57,7 +64,7 @@ describe('replicas that fail like pods', () => {
     // Probes every 300 ms: readiness out at the first failure, liveness after six in a row (about
     // 8 s with its 1 s timeout), killed with a 1 s grace period.
     const probe = { initialDelayMs: 200, periodMs: 300, timeoutMs: 1_000, successThreshold: 1 };
-    t = await startTestShop({ faults: true, probes: { readiness: { ...probe, failureThreshold: 1 }, liveness: { ...probe, failureThreshold: 6 } }, terminationGraceMs: 1_000 });
+    t = await startTestShop({ faults: true, probes: { readiness: { ...probe, failureThreshold: 1 }, liveness: { ...probe, failureThreshold: 6 } }, terminationGraceMs: 1_000, replicaNiceness: DEFAULT_REPLICA_NICENESS });
   });
   afterAll(() => t.stop());
 
@@ -76,14 +83,18 @@ describe('replicas that fail like pods', () => {
     await until(async () => (await describeFn('inventory-get')).availableReplicas === 2);
     expect(frozen?.restarts).toBe(1);
     expect(frozen?.pid).not.toBe(pid);
-    expect(getPriority(frozen?.pid)).toBe(belowTheGateway());
+    expect(new Set(threadNiceness(frozen?.pid))).toEqual(new Set([belowTheGateway()]));
     expect(await metric('shop_replica_terminations_total', { function_name: 'inventory-get.openfaas-fn', reason: 'Liveness probe failed' })).toBe(1);
   });
 
-  it('runs every replica below the gateway’s CPU priority, so that a busy replica does not hold up the gateway’s answers', () => {
+  it('runs every thread of every replica below the gateway’s CPU priority, so that a busy replica does not hold up the gateway’s answers', () => {
+    // At niceness 19 already, nothing can run below the test: the assertions would say nothing.
+    expect(getPriority()).toBeLessThanOrEqual(19 - DEFAULT_REPLICA_NICENESS);
     const all = t.shop.provider.names().flatMap((name) => replicas(name));
     expect(all.length).toBeGreaterThanOrEqual(Object.keys(stack.functions).length);
-    expect(all.map((r) => getPriority(r.pid))).toEqual(all.map(() => belowTheGateway()));
+    const threads = all.map((r) => threadNiceness(r.pid));
+    expect(threads.every((niceness) => niceness.length > 1)).toBe(true);
+    expect(new Set(threads.flat())).toEqual(new Set([belowTheGateway()]));
   });
 
   it('gives each replica the heap its limits.memory allows, and OOM-kills and restarts one whose memory passes the limit', async () => {

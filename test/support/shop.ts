@@ -54,7 +54,7 @@ export function storeFingerprint(dataDir: string): string {
  * on a busy machine (the probes' own suite sets faas-netes's timings).
  */
 export async function startTestShop(
-  extra: Pick<ShopOptions, 'faults' | 'replicas' | 'autoscale' | 'dataDir' | 'queueWorker' | 'functionEnv' | 'probes' | 'terminationGraceMs' | 'queue' | 'storeCheckEveryMs' | 'admission'> & {
+  extra: Pick<ShopOptions, 'faults' | 'replicas' | 'autoscale' | 'dataDir' | 'queueWorker' | 'functionEnv' | 'probes' | 'terminationGraceMs' | 'queue' | 'storeCheckEveryMs' | 'admission' | 'replicaNiceness'> & {
     prepare?: (dataDir: string) => Promise<void>;
   } = {},
 ): Promise<TestShop> {
