@@ -29,6 +29,7 @@ import { LOCK_WAIT_BUCKETS_MS, openEmbeddedStore, storeStats, type StoreStats } 
 import type { ShopStore } from '../core/store/store';
 import { aim, post } from './stats';
 import { processTree, withShopProcess } from './shop-process';
+import { procStatFields } from '../test/support/proc-stat';
 import { readFileSync } from 'node:fs';
 
 const SEQUENTIAL = Number(process.env.COST_CHECKOUTS ?? 320);
@@ -202,8 +203,7 @@ function cpuByProcess(root: number): Map<string, number> {
   const byName = new Map<string, number>();
   for (const pid of processTree(root)) {
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const fields = procStatFields(`/proc/${pid}/stat`);
       const seconds = (Number(fields[11]) + Number(fields[12])) / 100;
       const handler = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').find((e) => e.startsWith('FUNCTION_HANDLER='));
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');

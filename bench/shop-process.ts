@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { ROOT } from '../runtime/build';
 import { BASIC_AUTH_FILE } from '../runtime/secrets';
 import { freePort } from '../test/support/fixtures';
+import { procStatFields } from '../test/support/proc-stat';
 
 export interface ShopProcess {
   url: string;
@@ -31,9 +32,7 @@ export function processTree(root: number): number[] {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      // The field after the command name (which may contain spaces) is the state, then the ppid.
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const ppid = Number(procStatFields(`/proc/${entry}/stat`)[1]);
       parents.set(ppid, [...(parents.get(ppid) ?? []), Number(entry)]);
     } catch {
       // gone meanwhile

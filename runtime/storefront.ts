@@ -5,10 +5,11 @@
  * handles, frontend/accept.ts), so a new storefront (a save under frontend/) takes over without
  * a refused connection or a dropped request: the new worker starts and listens first; only then
  * is the old one sent SIGTERM, on which it drains (frontend/server.ts: no new connections, every
- * later answer closes its connection, and it exits once its connections are closed). A handler swap inside one process
- * could not do that: re-loading the storefront's modules leaks the old ones and registers its
- * metrics twice. Each worker runs from its own copy of the folder, so one that is draining keeps
- * the views its code was written for. A worker that dies on its own is started again.
+ * later answer closes its connection, and it exits once its connections are closed). A handler
+ * swap inside one process could not do that: re-loading the storefront's modules leaks the old
+ * ones and registers its metrics twice. Each worker runs from its own copy of the folder, so one
+ * that is draining keeps the views its code was written for. A worker that dies on its own is
+ * started again.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';

@@ -18,6 +18,7 @@ import { startShop, type RunningShop } from '../runtime/shop';
 import { readStack } from '../runtime/stack';
 import { alive, freePort, newShopperId, request } from './support/fixtures';
 import { parseMetrics, sampleValue } from './support/metrics';
+import { procStatFields } from './support/proc-stat';
 import { startTestShop, type TestShop } from './support/shop';
 import { until } from './support/until';
 
@@ -35,12 +36,8 @@ describe('replicas that fail like pods', () => {
   const replicas = (name: string) => t.shop.provider.replicasOf(name)?.instances ?? [];
   /** Five steps below the runtime (the gateway) that started them, as the test shop asks. */
   const belowTheGateway = () => Math.min(19, getPriority() + DEFAULT_REPLICA_NICENESS);
-  /** The niceness of every thread of a process (Linux: field 19 of /proc/PID/task/TID/stat), not only of its main one. */
-  const threadNiceness = (pid: number | undefined) =>
-    readdirSync(`/proc/${pid}/task`).map((tid) => {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
-    });
+  /** The niceness of every thread of a process (Linux: /proc/PID/task/TID/stat), not only of its main one. */
+  const threadNiceness = (pid: number | undefined) => readdirSync(`/proc/${pid}/task`).map((tid) => Number(procStatFields(`/proc/${pid}/task/${tid}/stat`)[16]));
   const metric = async (name: string, labels: Record<string, string>) => sampleValue(parseMetrics(await (await fetch(`${t.shop.url}/metrics`)).text()), name, labels) ?? 0;
 
   /**
