@@ -28,19 +28,20 @@ const WINDOW_MS = Number(process.env.BENCH_SECONDS ?? 3) * 1000;
 /**
  * Two closed loops compared from a separate process (so the load's own work does not share the
  * measured server's event loop; this machine has 2 cores), alternating short windows A, B, A, B...
- * so that a drift of the machine's speed during the run hits both sides alike.
+ * so that a drift of the machine's speed during the run hits both sides alike. One pair of windows
+ * first is not counted: both servers' code and the callers' own are compiled by then.
  */
 async function compareThroughput(concurrency: number, ms: number, a: string, b: string, headers: Record<string, string> = {}): Promise<[number, number, Answers]> {
   // Only 200s count toward a side's rate; the others are counted by status and sent back.
   const script = `
     const [a, b, headers, concurrency, ms] = [process.argv[1], process.argv[2], JSON.parse(process.argv[3]), Number(process.argv[4]), Number(process.argv[5])];
     const windowMs = 250, totals = [[0, 0], [0, 0]], others = {};
-    const run = async (url, side) => { const until = Date.now() + windowMs; const t0 = process.hrtime.bigint(); let done = 0;
+    const run = async (url, side, counted = true) => { const until = Date.now() + windowMs; const t0 = process.hrtime.bigint(); let done = 0;
       await Promise.all(Array.from({ length: concurrency }, async () => { while (Date.now() < until) {
         const status = await fetch(url, { headers }).then(async (r) => { await r.arrayBuffer(); return r.status; }, () => 0);
         if (status === 200) done++; else others[status] = (others[status] || 0) + 1; } }));
-      totals[side][0] += done; totals[side][1] += Number(process.hrtime.bigint() - t0) / 1e9; };
-    (async () => { for (let i = 0; i < Math.max(1, Math.round(ms / windowMs / 2)); i++) { await run(a, 0); await run(b, 1); }
+      if (counted) { totals[side][0] += done; totals[side][1] += Number(process.hrtime.bigint() - t0) / 1e9; } };
+    (async () => { await run(a, 0, false); await run(b, 1, false); for (let i = 0; i < Math.max(1, Math.round(ms / windowMs / 2)); i++) { await run(a, 0); await run(b, 1); }
       process.stdout.write(JSON.stringify({ rates: totals.map(([n, s]) => n / s), ok: totals[0][0] + totals[1][0], others })); })();`;
   const child = spawn(process.execPath, ['-e', script, a, b, JSON.stringify(headers), String(concurrency), String(ms * 2)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';

@@ -49,8 +49,10 @@ async function visitor(at = base) {
   const csrf = /name="_csrf" value="([^"]+)"/.exec(first.html)?.[1] as string;
   const post = (path: string, form: Record<string, string>, headers: Record<string, string> = {}) =>
     send(path, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams({ _csrf: csrf, ...form }).toString() });
-  return { send, post, csrf, first };
+  return { send, post, csrf, first, jar };
 }
+const csrfCookies = (cookies: string[]) => cookies.filter((c) => c.startsWith('csrf='));
+const tokensIn = (html: string) => [...html.matchAll(/name="_csrf" value="([^"]*)"/g)].map((m) => m[1]);
 
 describe('shop client', () => {
   const client = () => createShopClient({ gatewayUrl: GATEWAY, timeoutMs: 200 });
@@ -143,6 +145,26 @@ describe('storefront routes', () => {
     const res = await v.send('/cart/add', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'productId=test-mug&quantity=1&_csrf=forged' });
     expect(res.res.status).toBe(403);
     expect(add.isDone()).toBe(false);
+  });
+
+  it('sets the form token’s cookie once, keeps the token while it is the shopper’s, and replaces one that is not', async () => {
+    const [a, b] = [await visitor(), await visitor()];
+    expect(csrfCookies(a.first.cookies)).toHaveLength(1);
+    nock(GATEWAY).get('/function/inventory-list').query(true).reply(200, { items: [product()] });
+    const again = await a.send('/');
+    expect(csrfCookies(again.cookies)).toEqual([]);
+    expect(tokensIn(again.html)).toEqual([a.csrf]);
+    // Another shopper's token (valid, but bound to them) and a forged one are replaced, and the new token is accepted.
+    for (const planted of [b.jar.get('csrf') as string, 'x'.repeat(64)]) {
+      a.jar.set('csrf', planted);
+      nock(GATEWAY).get('/function/inventory-list').query(true).reply(200, { items: [product()] });
+      const page = await a.send('/');
+      expect(csrfCookies(page.cookies)).toHaveLength(1);
+      const [token] = tokensIn(page.html) as [string];
+      expect([token, page.cookies.join()]).not.toContain(planted);
+      nock(GATEWAY).post('/function/cart-add').reply(200, emptyCart('x'.repeat(22)));
+      expect((await a.post('/cart/add', { productId: 'test-mug', quantity: '1', _csrf: token })).res.status).toBe(303);
+    }
   });
 
   it('names the sold-out product after a refused add', async () => {
@@ -488,7 +510,7 @@ describe('catalog cache', () => {
   });
 });
 
-describe('catalog page: the product grid shared by every shopper', () => {
+describe('catalog page: the page shared by every shopper', () => {
   // A storefront that reuses its catalog pages (the shared server above asks every time).
   const TTL_MS = 500;
   let at: string;
@@ -503,7 +525,6 @@ describe('catalog page: the product grid shared by every shopper', () => {
     await new Promise((resolve) => cached.close(resolve));
   });
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-  const tokensIn = (html: string) => [...html.matchAll(/name="_csrf" value="([^"]*)"/g)].map((m) => m[1]);
   const cartCountIn = (html: string) => /aria-label="(\d+) items in cart"/.exec(html)?.[1];
 
   it('gives each shopper their own CSRF token and cart count on the same page of products', async () => {
@@ -523,6 +544,20 @@ describe('catalog page: the product grid shared by every shopper', () => {
     // Each page's token is its shopper's: B's form is accepted from B.
     nock(GATEWAY).post('/function/cart-add').reply(200, emptyCart('x'.repeat(22)));
     expect((await b.post('/cart/add', { productId: 'test-pot', quantity: '1' })).res.status).toBe(303);
+  });
+
+  it('shows a flash message on its shopper’s next page only, never on the page another shopper gets', async () => {
+    await sleep(TTL_MS);
+    const list = nock(GATEWAY).get('/function/inventory-list').query(true).reply(200, { items: [product()] });
+    const [a, b] = [await visitor(at), await visitor(at)];
+    nock(GATEWAY).post('/function/cart-add').reply(200, { shopperId: 'x'.repeat(22), items: [{ productId: 'test-mug', name: 'Test Mug', priceCents: 1250, quantity: 1 }], totalCents: 1250 });
+    await a.post('/cart/add', { productId: 'test-mug', quantity: '1' });
+    const [flashed, other, next] = [await a.send('/'), await b.send('/'), await a.send('/')];
+    list.done();
+    expect(flashed.html).toContain('Added 1 × Test Mug to your cart.');
+    expect(other.html).not.toContain('Added 1');
+    expect(next.html).not.toContain('Added 1');
+    expect([cartCountIn(flashed.html), cartCountIn(other.html), cartCountIn(next.html)]).toEqual(['1', '0', '1']);
   });
 
   it('shows a new price once the catalog page has outlived its cache, never before', async () => {

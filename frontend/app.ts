@@ -11,7 +11,7 @@
  * busy page (503 + Retry-After) that changes nothing, so the cart is kept and a checkout sent
  * again is still one order.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import ejs from 'ejs';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -27,7 +27,7 @@ import { localHistory } from './history';
 import { prometheusHistory } from './history-prometheus';
 import { placeholderSvg } from './placeholder';
 import { checkoutOutcome, shopMetrics, type ShopMetrics } from './shop-metrics';
-import { createSessions } from './session';
+import { createSessions, type Flash } from './session';
 import { busy, createShopClient, PAGE_BUDGET_MS, refusalOf, type PageCall, type Refusal, type ShopClient } from './shop-client';
 import { createSystemClient, type GatewayCredentials } from './system-client';
 import { storefrontMetrics } from './workers';
@@ -82,7 +82,16 @@ const CancelForm = z.strictObject({ _csrf: Csrf });
  */
 const BUSY_PAGE_RETRY_AFTER_S = { min: 1, max: 3 } as const;
 const busyRetryAfterS = () => BUSY_PAGE_RETRY_AFTER_S.min + Math.floor(Math.random() * (BUSY_PAGE_RETRY_AFTER_S.max - BUSY_PAGE_RETRY_AFTER_S.min + 1));
+/**
+ * Where a cached catalog page (catalogPage below) takes each shopper's own values. The token's
+ * slot is written raw and contains `<`, which escaped values never do; the count's is escaped
+ * like the count, so it is a random word no product text can hold.
+ */
 const CSRF_SLOT = '<csrf-token>';
+const CART_COUNT_SLOT = `cart-count-${randomBytes(12).toString('hex')}`;
+const CATALOG_SLOTS = new RegExp(`(${CSRF_SLOT}|${CART_COUNT_SLOT})`);
+/** A catalog page: its text as UTF-8 bytes, and between them the slots (CSRF_SLOT, CART_COUNT_SLOT) by name. */
+type CatalogPage = Array<Buffer | string>;
 const CatalogQuery = z.object({
   q: z.string().max(100).optional(),
   cursor: z.string().max(200).regex(/^[A-Za-z0-9_-]+$/).optional(),
@@ -230,20 +239,21 @@ export function createStorefront(config: StorefrontConfig): express.Express {
   };
 
   /**
-   * A catalog page's product grid is the same for every shopper but for the CSRF token in its
-   * forms: rendered once per page of products the shop client hands out (the same object for as
-   * long as its catalog cache keeps it, so the grid lives exactly as long), split where the token
-   * goes. The slot is written raw and contains `<`, which the grid's escaped values never do.
+   * A catalog page is the same for every shopper but for the CSRF token in its forms and the
+   * header's cart count: rendered and encoded once per page of products the shop client hands out
+   * (the same object for as long as its catalog cache keeps it, so the page lives exactly as long)
+   * and cut where those go; a page carrying a flash message is rendered for its one view.
    */
-  const grids = new WeakMap<ProductPage, string[]>();
-  const productGrid = async (page: ProductPage, q: string) => {
-    let grid = grids.get(page);
-    if (!grid) {
-      const html = await new Promise<string>((resolve, reject) => app.render('partials/grid', { page, q, csrfSlot: CSRF_SLOT }, (error, out) => (error ? reject(error) : resolve(out))));
-      grid = html.split(CSRF_SLOT);
-      grids.set(page, grid);
-    }
-    return grid;
+  const catalogPages = new WeakMap<ProductPage, CatalogPage>();
+  const catalogPage = async (page: ProductPage, q: string, flash: Flash | undefined): Promise<CatalogPage> => {
+    const cached = flash ? undefined : catalogPages.get(page);
+    if (cached) return cached;
+    const locals = { title: q ? `Search: ${q}` : 'Shop', q, page, flash, csrfSlot: CSRF_SLOT, cartCount: CART_COUNT_SLOT };
+    const html = await new Promise<string>((resolve, reject) => app.render('catalog', locals, (error, out) => (error ? reject(error) : resolve(out))));
+    // split() with a capturing pattern: the text at even places, the slots between.
+    const built = html.split(CATALOG_SLOTS).map((piece, i) => (i % 2 ? piece : Buffer.from(piece)));
+    if (!flash) catalogPages.set(page, built);
+    return built;
   };
 
   app.get(
@@ -253,10 +263,12 @@ export function createStorefront(config: StorefrontConfig): express.Express {
       if (!query.success) return renderError(res, 400, 'That search is not valid.');
       const q = query.data.q?.trim() || undefined;
       const page = await shop.listProducts({ q, cursor: query.data.cursor }, res.locals.page);
-      const grid = await productGrid(page, q ?? '');
-      // The token is read only where the grid has a form: a page of sold-out products sets no CSRF cookie.
-      const html = grid.length > 1 ? grid.join(ejs.escapeXML(req.session.csrfToken)) : grid[0];
-      res.render('catalog', { title: q ? `Search: ${q}` : 'Shop', q: q ?? '', grid: html });
+      const parts = await catalogPage(page, q ?? '', req.session.flash);
+      // The token is read only where the page has a form: a page of sold-out products sets no CSRF cookie.
+      let token: Buffer | undefined;
+      const count = Buffer.from(String(req.session.cartCount));
+      const value = (slot: string) => (slot === CSRF_SLOT ? (token ??= Buffer.from(ejs.escapeXML(req.session.csrfToken))) : count);
+      res.type('html').send(Buffer.concat(parts.map((part) => (typeof part === 'string' ? value(part) : part))));
     }),
   );
 

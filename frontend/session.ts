@@ -65,6 +65,19 @@ export function createSessions(secret: string) {
     return flash.success ? flash.data : undefined;
   }
 
+  /**
+   * The shopper's form token: the one in their cookie while a form carrying it would pass (the
+   * library's own check, on a view of the request whose form sends it back: what it reads of a
+   * request is the cookies and what this file's options read), so that a page sets the cookie
+   * only when it mints a token rather than on every view; a new one otherwise.
+   */
+  function formToken(req: Request, res: Response): string {
+    const kept: unknown = req.cookies[CSRF_COOKIE];
+    const formSendingItBack: Pick<Request, 'cookies' | 'session' | 'body'> = { cookies: req.cookies, session: req.session, body: { _csrf: kept } };
+    if (typeof kept === 'string' && csrf.validateRequest(formSendingItBack as Request)) return kept;
+    return csrf.generateCsrfToken(req, res, { overwrite: true, cookieOptions: { ...cookieOptions(req), maxAge: YEAR_MS } });
+  }
+
   const session = (req: Request, res: Response, next: NextFunction): void => {
     let shopperId = knownShopper(req);
     if (!shopperId || typeof req.signedCookies[SHOPPER_COOKIE] !== 'string') {
@@ -78,7 +91,7 @@ export function createSessions(secret: string) {
     req.session = {
       shopperId,
       get csrfToken() {
-        csrfToken ??= csrf.generateCsrfToken(req, res, { cookieOptions: { ...cookieOptions(req), maxAge: YEAR_MS } });
+        csrfToken ??= formToken(req, res);
         return csrfToken;
       },
       flash: readFlash(req, res),
