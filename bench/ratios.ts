@@ -39,7 +39,7 @@ async function compareThroughput(concurrency: number, ms: number, a: string, b: 
     const run = async (url, side, counted = true) => { const until = Date.now() + windowMs; const t0 = process.hrtime.bigint(); let done = 0;
       await Promise.all(Array.from({ length: concurrency }, async () => { while (Date.now() < until) {
         const status = await fetch(url, { headers }).then(async (r) => { await r.arrayBuffer(); return r.status; }, () => 0);
-        if (status === 200) done++; else others[status] = (others[status] || 0) + 1; } }));
+        if (status === 200) done++; else if (counted) others[status] = (others[status] || 0) + 1; } }));
       if (counted) { totals[side][0] += done; totals[side][1] += Number(process.hrtime.bigint() - t0) / 1e9; } };
     (async () => { await run(a, 0, false); await run(b, 1, false); for (let i = 0; i < Math.max(1, Math.round(ms / windowMs / 2)); i++) { await run(a, 0); await run(b, 1); }
       process.stdout.write(JSON.stringify({ rates: totals.map(([n, s]) => n / s), ok: totals[0][0] + totals[1][0], others })); })();`;
@@ -150,15 +150,20 @@ async function main(): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
 }
 
+const COLD_START_LIMIT_MS = 30_000;
 /** Process start to the first answer, and that answer's status (the figure counts only a 200: the product). */
 async function timeToFirstAnswer(script: string, handlerPath: string, env: NodeJS.ProcessEnv): Promise<{ ms: number; status: number }> {
   const port = 20_000 + Math.floor(Math.random() * 20_000);
   const started = process.hrtime.bigint();
   const child = spawn(process.execPath, [script, handlerPath, String(port)], { env, stdio: 'ignore' });
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  const giveUpAt = Date.now() + COLD_START_LIMIT_MS;
   try {
     for (;;) {
       const answered = await fetch(`http://127.0.0.1:${port}/?id=gooseneck-kettle`).then((r) => r.status, () => 0);
-      if (answered !== 0) return { ms: Number(process.hrtime.bigint() - started) / 1e6, status: answered };
+      // A process that died (a port already taken, a handler that does not load) or never listens is no answer (0): a failed start.
+      if (answered !== 0 || exited || Date.now() > giveUpAt) return { ms: Number(process.hrtime.bigint() - started) / 1e6, status: answered };
       await new Promise((r) => setTimeout(r, 2));
     }
   } finally {

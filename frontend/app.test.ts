@@ -167,6 +167,17 @@ describe('storefront routes', () => {
     }
   });
 
+  it('shows a search for a slot’s own text as text: the page takes the shopper’s token in its forms only', async () => {
+    const v = await visitor();
+    nock(GATEWAY).get('/function/inventory-list').query(true).reply(200, { items: [product()] });
+    const page = await v.send(`/?q=${encodeURIComponent('<csrf-token>')}`);
+    expect(page.res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(page.html).toContain('Results for “&lt;csrf-token&gt;”');
+    expect(page.html).toContain('value="&lt;csrf-token&gt;"');
+    expect(page.html.split(v.csrf)).toHaveLength(2);
+    expect(tokensIn(page.html)).toEqual([v.csrf]);
+  });
+
   it('names the sold-out product after a refused add', async () => {
     const v = await visitor();
     nock(GATEWAY).post('/function/cart-add').reply(409, { error: { code: 'OUT_OF_STOCK', message: 'x', details: [{ productId: 'test-mug', requested: 1, available: 0 }] } });

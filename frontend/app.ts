@@ -250,8 +250,18 @@ export function createStorefront(config: StorefrontConfig): express.Express {
     if (cached) return cached;
     const locals = { title: q ? `Search: ${q}` : 'Shop', q, page, flash, csrfSlot: CSRF_SLOT, cartCount: CART_COUNT_SLOT };
     const html = await new Promise<string>((resolve, reject) => app.render('catalog', locals, (error, out) => (error ? reject(error) : resolve(out))));
-    // split() with a capturing pattern: the text at even places, the slots between.
-    const built = html.split(CATALOG_SLOTS).map((piece, i) => (i % 2 ? piece : Buffer.from(piece)));
+    // split() with a capturing pattern: the text at even places, the slots between. The text is
+    // encoded into one buffer, its pieces views of it (small buffers of their own would each hold
+    // a slab of Node's shared pool).
+    const pieces = html.split(CATALOG_SLOTS);
+    const bytes = Buffer.from(pieces.filter((_, i) => i % 2 === 0).join(''));
+    let at = 0;
+    const built = pieces.map((piece, i) => {
+      if (i % 2) return piece;
+      const start = at;
+      at += Buffer.byteLength(piece);
+      return bytes.subarray(start, at);
+    });
     if (!flash) catalogPages.set(page, built);
     return built;
   };

@@ -69,7 +69,9 @@ export function createSessions(secret: string) {
    * The shopper's form token: the one in their cookie while a form carrying it would pass (the
    * library's own check, on a view of the request whose form sends it back: what it reads of a
    * request is the cookies and what this file's options read), so that a page sets the cookie
-   * only when it mints a token rather than on every view; a new one otherwise.
+   * only when it mints a token rather than on every view; a new one otherwise. The cookie is thus
+   * not renewed by each visit: a year after it was minted the browser drops it, and the next page
+   * mints another (like the shopper cookie).
    */
   function formToken(req: Request, res: Response): string {
     const kept: unknown = req.cookies[CSRF_COOKIE];
